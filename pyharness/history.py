@@ -1,0 +1,174 @@
+"""Histories: what every operation did, in the order it happened.
+
+A history is a list of :class:`Op`. Each logical operation appears twice:
+first as an ``invoke`` when a process starts it, then as its completion:
+
+- ``ok``: it happened;
+- ``fail``: it certainly did not happen;
+- ``info``: the outcome is unknown. It may have happened at any moment after
+  its invocation, or never. A process that gets ``info`` is retired and its
+  worker continues under a fresh process number, as in Jepsen.
+
+Nemesis operations use process ``"nemesis"`` and type ``info``.
+
+On disk a history is JSON Lines (``history.jsonl``), one op per line, appended
+and flushed as ops happen so that a crash of the driver loses no completed op.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+INVOKE, OK, FAIL, INFO = "invoke", "ok", "fail", "info"
+TYPES = (INVOKE, OK, FAIL, INFO)
+NEMESIS = "nemesis"
+
+
+@dataclass(slots=True)
+class Op:
+    """One history event. ``time`` is nanoseconds since the test started."""
+
+    type: str
+    f: str
+    value: Any = None
+    process: int | str = 0
+    time: int = -1
+    index: int = -1
+    error: Any = None
+    node: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "index": self.index,
+            "time": self.time,
+            "process": self.process,
+            "type": self.type,
+            "f": self.f,
+            "value": self.value,
+        }
+        if self.error is not None:
+            d["error"] = self.error
+        if self.node is not None:
+            d["node"] = self.node
+        d.update(self.extra)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Op:
+        known = {"index", "time", "process", "type", "f", "value", "error", "node"}
+        return cls(
+            type=d["type"],
+            f=d["f"],
+            value=d.get("value"),
+            process=d.get("process", 0),
+            time=d.get("time", -1),
+            index=d.get("index", -1),
+            error=d.get("error"),
+            node=d.get("node"),
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def completion(self, type: str, value: Any = None, error: Any = None) -> Op:
+        """The completion of this invocation, carrying the same f/process/node."""
+        return Op(type=type, f=self.f, value=self.value if value is None else value,
+                  process=self.process, error=error, node=self.node)
+
+    @property
+    def is_client(self) -> bool:
+        return self.process != NEMESIS
+
+
+class HistoryError(ValueError):
+    """A history file that cannot be read. The message names file:line."""
+
+
+class HistoryWriter:
+    """Appends ops to a JSONL file, assigning index, flushing each line.
+
+    Thread-safe: workers and the nemesis record through one writer. Each
+    completed op reaches the OS before ``append`` returns, so a crash of the
+    driver keeps every op recorded so far; ``fsync`` is left to ``close`` to
+    keep the hot path cheap.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fh: TextIO = path.open("a", encoding="utf-8")
+        self._lock = threading.Lock()
+        self._ops: list[Op] = []
+
+    def append(self, op: Op) -> Op:
+        with self._lock:
+            op.index = len(self._ops)
+            self._ops.append(op)
+            self._fh.write(json.dumps(op.to_dict(), separators=(",", ":"), default=str))
+            self._fh.write("\n")
+            self._fh.flush()
+        return op
+
+    @property
+    def ops(self) -> list[Op]:
+        with self._lock:
+            return list(self._ops)
+
+    def close(self) -> None:
+        with self._lock:
+            if not self._fh.closed:
+                self._fh.flush()
+                os.fsync(self._fh.fileno())
+                self._fh.close()
+
+
+def read_jsonl(path: Path) -> list[Op]:
+    """Read our own history format, naming file:line on any malformed line."""
+    ops: list[Op] = []
+    with path.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                d = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise HistoryError(f"{path}:{lineno}: expected a JSON object: {e.msg}") from None
+            if not isinstance(d, dict) or "type" not in d or "f" not in d:
+                raise HistoryError(f"{path}:{lineno}: expected an op with 'type' and 'f'")
+            if d["type"] not in TYPES:
+                raise HistoryError(
+                    f"{path}:{lineno}: type {d['type']!r} is not one of {', '.join(TYPES)}"
+                )
+            op = Op.from_dict(d)
+            if op.index < 0:
+                op.index = len(ops)
+            ops.append(op)
+    return ops
+
+
+def client_ops(history: Iterable[Op]) -> Iterator[Op]:
+    return (op for op in history if op.is_client)
+
+
+def pairs(history: Iterable[Op]) -> Iterator[tuple[Op, Op | None]]:
+    """Yield (invoke, completion) for each client op; completion is None if
+    the op never completed (the history ended first)."""
+    open_: dict[Any, Op] = {}
+    order: list[Op] = []
+    done: dict[int, Op] = {}
+    for op in history:
+        if not op.is_client:
+            continue
+        if op.type == INVOKE:
+            open_[op.process] = op
+            order.append(op)
+        else:
+            inv = open_.pop(op.process, None)
+            if inv is not None:
+                done[id(inv)] = op
+    for inv in order:
+        yield inv, done.get(id(inv))
