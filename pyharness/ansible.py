@@ -1,0 +1,162 @@
+"""Running playbooks through ansible-runner, and reading what happened.
+
+Every change on a host is made by a playbook in ``playbooks/``; the driver
+only chooses which one to run and with what extra vars. Each run keeps its
+ansible-runner artifacts (stdout, events, status) under the run's store, so
+a failed setup can be read after the fact.
+
+A failed run is summarized in one line that names the host, the task and
+the cause: that is what users see first.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import ansible_runner
+
+from pyharness import paths
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class HostFailure:
+    host: str
+    task: str
+    message: str
+    unreachable: bool = False
+
+    def line(self) -> str:
+        if self.unreachable:
+            return f"host {self.host} is unreachable: {self.message}"
+        return f"host {self.host}: task '{self.task}' failed: {self.message}"
+
+
+@dataclass
+class PlaybookResult:
+    playbook: str
+    rc: int
+    status: str
+    elapsed_s: float
+    artifact_dir: Path
+    failures: list[HostFailure] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.rc == 0 and self.status == "successful" and not self.failures
+
+    def error_line(self) -> str:
+        if self.failures:
+            more = f" (and {len(self.failures) - 1} more)" if len(self.failures) > 1 else ""
+            return self.failures[0].line() + more
+        return (f"playbook {self.playbook} {self.status} (rc {self.rc}); "
+                f"see {self.artifact_dir / 'stdout'}")
+
+    def task_end_ns(self, task: str) -> dict[str, int]:
+        """Wall-clock ns at which ``task`` finished on each host."""
+        out: dict[str, int] = {}
+        for ev in self.events:
+            data = ev.get("event_data", {})
+            if ev.get("event") == "runner_on_ok" and data.get("task") == task:
+                stamp = data.get("end") or ev.get("created")
+                if stamp:
+                    out[data.get("host", "?")] = _iso_ns(stamp)
+        return out
+
+
+def _iso_ns(stamp: str) -> int:
+    return int(datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() * 1e9)
+
+
+def _message(res: Mapping[str, Any]) -> str:
+    for k in ("msg", "stderr", "reason"):
+        v = res.get(k)
+        if v:
+            text = str(v).strip().splitlines()
+            return " / ".join(line.strip() for line in text[-3:] if line.strip())[:400]
+    return "no message"
+
+
+class Ansible:
+    """Runs the suite's playbooks against one inventory, one at a time."""
+
+    _seq = itertools.count(1)
+
+    def __init__(self, inventory: Path | str, data_dir: Path,
+                 extravars: Mapping[str, Any] | None = None) -> None:
+        self.inventory = inventory
+        self.data_dir = data_dir
+        self.extravars = dict(extravars or {})
+        self._lock = threading.Lock()  # one playbook at a time: runner shares env/ files
+
+    def run(self, playbook: str, extravars: Mapping[str, Any] | None = None,
+            limit: str | None = None) -> PlaybookResult:
+        with self._lock:
+            return self._run(playbook, extravars, limit)
+
+    def _run(self, playbook: str, extravars: Mapping[str, Any] | None,
+             limit: str | None) -> PlaybookResult:
+        ident = f"{next(self._seq):03d}-{Path(playbook).stem}"
+        artifacts = self.data_dir / "artifacts"
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        venv_bin = str(Path(sys.executable).parent)
+        env = {
+            "ANSIBLE_CONFIG": str(paths.ROOT / "ansible.cfg"),
+            "PATH": venv_bin + os.pathsep + os.environ.get("PATH", ""),
+            "ANSIBLE_NOCOLOR": "1",
+        }
+        vars_ = {**self.extravars, **(extravars or {})}
+        t0 = time.monotonic()
+        log.info("ansible: %s %s", playbook, ident)
+        r = ansible_runner.run(
+            private_data_dir=str(self.data_dir),
+            project_dir=str(paths.ROOT),
+            playbook=str(paths.PLAYBOOKS / playbook),
+            inventory=str(self.inventory),
+            extravars=vars_,
+            envvars=env,
+            artifact_dir=str(artifacts),
+            ident=ident,
+            limit=limit,
+            quiet=True,
+            rotate_artifacts=0,
+        )
+        elapsed = time.monotonic() - t0
+        events = list(r.events)
+        failures = []
+        for ev in events:
+            kind = ev.get("event")
+            if kind in ("runner_on_failed", "runner_on_unreachable"):
+                data = ev.get("event_data", {})
+                if data.get("ignore_errors"):
+                    continue
+                failures.append(HostFailure(
+                    host=data.get("host", "?"), task=data.get("task", "?"),
+                    message=_message(data.get("res", {})),
+                    unreachable=kind == "runner_on_unreachable"))
+        result = PlaybookResult(playbook=playbook, rc=r.rc if r.rc is not None else -1,
+                                status=r.status, elapsed_s=elapsed,
+                                artifact_dir=artifacts / ident, failures=failures,
+                                events=events)
+        log.info("ansible: %s %s in %.2fs", playbook, result.status, elapsed)
+        if not result.ok:
+            log.error("ansible: %s", result.error_line())
+        return result
+
+
+class PlaybookFailed(RuntimeError):
+    def __init__(self, result: PlaybookResult) -> None:
+        super().__init__(result.error_line())
+        self.result = result

@@ -1,0 +1,139 @@
+"""The ``pyharness`` command line.
+
+Exit codes, for every command: 0 valid (or success), 1 invalid, 2 unknown,
+bad input, or a run that failed. Errors are one line on stderr naming the
+option, file, line or host at fault.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from pyharness import lab as lab_mod
+from pyharness import paths
+from pyharness.ansible import Ansible, PlaybookFailed
+from pyharness.history import HistoryError
+from pyharness.inventory import InventoryError
+from pyharness.inventory import load as load_inventory
+from pyharness.testrun import TestOptions, UsageError
+from pyharness.testrun import run as run_test
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Jepsen-style consistency tests of etcd under faults.")
+lab_app = typer.Typer(no_args_is_help=True, help="The local lab: hosts in network namespaces.")
+app.add_typer(lab_app, name="lab")
+
+console = Console(stderr=True)
+out = Console()
+
+
+def _fail(message: str) -> typer.Exit:
+    console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(2)
+
+
+InventoryOpt = Annotated[Path | None, typer.Option(
+    "--inventory", "-i", help="Ansible inventory with an 'etcd' group. Default: the local lab.")]
+
+
+@app.command()
+def test(
+    workload: Annotated[str, typer.Option(help="What to run: set.")] = "set",
+    nemesis: Annotated[str, typer.Option(
+        help="Faults: none, partition-random-halves, partition-halves, "
+             "partition-isolate-one.")] = "partition-random-halves",
+    time_limit: Annotated[float, typer.Option(help="Seconds of load under faults.")] = 30.0,
+    concurrency: Annotated[int, typer.Option(help="Client workers (threads).")] = 10,
+    rate: Annotated[float, typer.Option(help="Target ops per second, all workers.")] = 10.0,
+    inventory: InventoryOpt = None,
+    leave_db_running: Annotated[bool, typer.Option(
+        help="Keep etcd running after the test (no teardown).")] = False,
+    seed: Annotated[int | None, typer.Option(help="Seed for op and fault choices.")] = None,
+    store: Annotated[Path, typer.Option(help="Where runs are stored.")] = Path("store"),
+    op_timeout: Annotated[float, typer.Option(help="Client request timeout, seconds.")] = 1.5,
+    recovery_time: Annotated[float, typer.Option(
+        help="Seconds to wait after healing before the final reads.")] = 10.0,
+    nemesis_interval: Annotated[float, typer.Option(
+        help="Seconds between fault starts and stops.")] = 5.0,
+    nodes: Annotated[int, typer.Option(
+        help="Hosts for the local lab, if it must be brought up.")] = 5,
+) -> None:
+    """Set up etcd, run load under faults, heal, check, collect logs, tear down."""
+    opts = TestOptions(workload=workload, nemesis=nemesis, time_limit=time_limit,
+                       concurrency=concurrency, rate=rate, inventory=inventory,
+                       leave_db_running=leave_db_running, seed=seed, store=store,
+                       op_timeout=op_timeout, recovery_time=recovery_time,
+                       nemesis_interval=nemesis_interval, lab_nodes=nodes)
+    try:
+        code = run_test(opts, console)
+    except (UsageError, InventoryError, HistoryError) as e:
+        raise _fail(str(e)) from None
+    except PlaybookFailed as e:
+        raise _fail(str(e)) from None
+    raise typer.Exit(code)
+
+
+@app.command()
+def heal(inventory: InventoryOpt = None) -> None:
+    """Remove every fault the suite may have left on an inventory's hosts."""
+    inv = inventory or paths.LAB_INVENTORY
+    try:
+        load_inventory(inv)
+    except InventoryError as e:
+        raise _fail(str(e)) from None
+    r = Ansible(inv, lab_mod.STATE_DIR / "heal-ansible").run("heal.yml")
+    if not r.ok:
+        raise _fail(r.error_line())
+    console.print("healed")
+
+
+@lab_app.command("up")
+def lab_up(nodes: Annotated[int, typer.Option(help="Number of hosts.", min=1, max=250)] = 5,
+           ) -> None:
+    """Create (or repair) the lab and write its inventory. Safe to run twice."""
+    try:
+        inv = lab_mod.up(nodes)
+    except PlaybookFailed as e:
+        raise _fail(str(e)) from None
+    console.print(f"lab is up; inventory: {inv}")
+
+
+@lab_app.command("down")
+def lab_down() -> None:
+    """Remove everything the lab made, and nothing else."""
+    try:
+        lab_mod.down()
+    except PlaybookFailed as e:
+        raise _fail(str(e)) from None
+    console.print("lab is down")
+
+
+@lab_app.command("status")
+def lab_status() -> None:
+    """Show each lab host: namespace, sshd, SSH port, etcd member."""
+    hosts = lab_mod.status()
+    if hosts is None:
+        console.print("no lab on this machine (run: pyharness lab up)")
+        raise typer.Exit(1)
+    table = Table(title=f"lab ({paths.LAB_DIR})")
+    for col in ("host", "address", "netns", "sshd", "ssh port", "etcd"):
+        table.add_column(col)
+
+    def mark(b: bool) -> str:
+        return "[green]up[/green]" if b else "[red]down[/red]"
+
+    for h in hosts:
+        table.add_row(h.name, h.address, mark(h.netns), mark(h.sshd), mark(h.ssh_port),
+                      mark(h.etcd))
+    out.print(table)
+    raise typer.Exit(0 if all(h.up for h in hosts) else 1)
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    sys.exit(app())

@@ -1,0 +1,47 @@
+"""Clients and nemeses: the two kinds of things that carry out operations.
+
+A *client* is bound to one node and turns an invocation into a completion:
+``ok`` if the operation happened, ``fail`` if it certainly did not, and
+``info`` if the outcome is unknown. Getting that distinction right is the
+client's whole job: calling a timed-out write a failure hides lost updates
+from the checker, and calling a failed one ok invents them.
+
+A *nemesis* injects and heals faults. Its completions are always ``info``
+(Jepsen's convention) and carry what it did in ``Op.extra``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from pyharness.history import Op
+
+
+class Client(Protocol):
+    def open(self, test: Mapping[str, Any], node: str) -> Client:
+        """A fresh client bound to ``node``."""
+        ...
+
+    def invoke(self, test: Mapping[str, Any], op: Op) -> Op:
+        """Carry out ``op`` and return its completion."""
+        ...
+
+    def close(self, test: Mapping[str, Any]) -> None: ...
+
+
+class Nemesis(Protocol):
+    fs: frozenset[str]
+
+    def invoke(self, test: Mapping[str, Any], op: Op) -> Op: ...
+
+    def heal(self, test: Mapping[str, Any]) -> None:
+        """Undo every fault this nemesis may have left in place. Must be safe
+        to call at any time, more than once, and from a signal handler's
+        cleanup path."""
+        ...
+
+
+def exception_error(e: BaseException) -> dict[str, str]:
+    """The shape the unhandled-exceptions checker groups by."""
+    return {"class": type(e).__name__, "message": str(e)[:500]}

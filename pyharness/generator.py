@@ -1,0 +1,515 @@
+"""Generators: what operations to run, when, and on which process.
+
+A generator is an immutable value, as in Jepsen. The interpreter asks it
+``op(ctx)`` and gets one of:
+
+- ``None``: the generator is exhausted;
+- ``PENDING``: nothing to do right now (e.g. no free process); ask again
+  after the next completion;
+- ``(op, next_gen)``: an invocation ``Op`` with ``process`` and ``time`` set,
+  and the generator to use after dispatching it. If ``op.time`` is in the
+  future the interpreter may wait, or ask the *same* generator again later, so
+  ``op`` must not change the generator it was called on.
+
+``update(ctx, event)`` returns the generator after an invocation or completion
+has happened, so generators can react to results (``until_ok``).
+
+Plain values lift into generators: a ``dict`` is one op (``{"f": "read"}``), a
+list is a sequence, a function ``ctx -> dict | None`` is an endless source.
+Combinators compose them: ``phases``, ``mix``, ``stagger``, ``limit``,
+``time_limit``, ``once``, ``cycle``, ``sleep``, ``until_ok``, and ``clients`` /
+``nemesis`` to route ops to client threads or the nemesis.
+
+A *thread* is a worker (``0..concurrency-1`` or ``"nemesis"``); a *process* is
+the identity a thread currently runs as. When an op crashes (``info``) its
+process can never be used again, so the thread continues as a new process.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final, Union
+
+from pyharness.history import INVOKE, NEMESIS, OK, Op
+
+NS = 1_000_000_000
+
+
+class _Pending:
+    def __repr__(self) -> str:
+        return "PENDING"
+
+
+PENDING: Final = _Pending()
+
+Thread = int | str
+OpResult = Union[None, _Pending, tuple[Op, "Generator"]]  # noqa: UP007 (forward ref)
+GenLike = Union["Generator", Mapping[str, Any], Sequence[Any], Callable[..., Any], None]
+
+SLEEP = "sleep"  # an op type the interpreter runs by idling the thread; never recorded
+LOG = "log"  # an op type the interpreter logs; never recorded
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a generator may look at: the time, which threads are free, and
+    which process each thread currently runs as."""
+
+    time: int
+    free_threads: frozenset[Thread]
+    workers: Mapping[Thread, int | str]
+    rng: random.Random = field(compare=False, default_factory=random.Random)
+
+    def all_threads(self) -> list[Thread]:
+        return list(self.workers)
+
+    def free_processes(self) -> list[int | str]:
+        return [self.workers[t] for t in self.workers if t in self.free_threads]
+
+    def some_free_process(self) -> int | str | None:
+        free = [t for t in self.workers if t in self.free_threads]
+        if not free:
+            return None
+        return self.workers[self.rng.choice(free)] if len(free) > 1 else self.workers[free[0]]
+
+    def thread_of(self, process: int | str) -> Thread | None:
+        for t, p in self.workers.items():
+            if p == process:
+                return t
+        return None
+
+    def restrict(self, keep: Callable[[Thread], bool]) -> Context:
+        workers = {t: p for t, p in self.workers.items() if keep(t)}
+        return dataclasses.replace(
+            self, workers=workers, free_threads=frozenset(t for t in self.free_threads if keep(t))
+        )
+
+
+class Generator:
+    """Base class: subclasses override ``op`` and, if they care, ``update``."""
+
+    def op(self, ctx: Context) -> OpResult:
+        raise NotImplementedError
+
+    def update(self, ctx: Context, event: Op) -> Generator:
+        return self
+
+
+def lift(g: GenLike) -> Generator | None:
+    """Turn plain values into generators (see the module docstring)."""
+    if g is None or isinstance(g, Generator):
+        return g
+    if isinstance(g, Mapping):
+        return OpMap(dict(g))
+    if isinstance(g, (list, tuple)):
+        return Seq(tuple(lift(x) for x in g))
+    if callable(g):
+        return Fn(g)
+    raise TypeError(f"cannot make a generator from {g!r}")
+
+
+def fill(template: Mapping[str, Any], ctx: Context) -> Op | None:
+    """Build an invocation from an op map, on a free process, at ctx.time."""
+    process = template.get("process")
+    if process is None:
+        process = ctx.some_free_process()
+        if process is None:
+            return None
+    elif process not in ctx.free_processes():
+        return None
+    extra = {k: v for k, v in template.items()
+             if k not in ("f", "value", "type", "process", "time")}
+    return Op(type=template.get("type", INVOKE), f=template["f"], value=template.get("value"),
+              process=process, time=template.get("time", ctx.time), extra=extra)
+
+
+@dataclass(frozen=True)
+class OpMap(Generator):
+    """A single op, given as a map. Exhausted once emitted."""
+
+    template: Mapping[str, Any]
+
+    def op(self, ctx: Context) -> OpResult:
+        op = fill(self.template, ctx)
+        if op is None:
+            return PENDING
+        return op, Void()
+
+
+@dataclass(frozen=True)
+class Void(Generator):
+    def op(self, ctx: Context) -> OpResult:
+        return None
+
+
+@dataclass(frozen=True)
+class Fn(Generator):
+    """An endless generator from ``f(ctx) -> op map | None`` (None ends it).
+
+    ``f`` is called again each time the interpreter asks, so it must be cheap
+    and should draw randomness from ``ctx.rng`` to keep runs reproducible."""
+
+    f: Callable[[Context], Mapping[str, Any] | None]
+
+    def op(self, ctx: Context) -> OpResult:
+        if ctx.some_free_process() is None:
+            return PENDING
+        template = self.f(ctx)
+        if template is None:
+            return None
+        op = fill(template, ctx)
+        return PENDING if op is None else (op, self)
+
+
+@dataclass(frozen=True)
+class Seq(Generator):
+    """Each generator in turn, without waiting between them."""
+
+    gens: tuple[Generator | None, ...]
+
+    def op(self, ctx: Context) -> OpResult:
+        gens = self.gens
+        while gens:
+            head = gens[0]
+            res = head.op(ctx) if head is not None else None
+            if res is None:
+                gens = gens[1:]
+                continue
+            if res is PENDING:
+                return PENDING
+            op, nxt = res  # type: ignore[misc]
+            return op, Seq((nxt, *gens[1:]))
+        return None
+
+    def update(self, ctx: Context, event: Op) -> Generator:
+        if not self.gens or self.gens[0] is None:
+            return self
+        return Seq((self.gens[0].update(ctx, event), *self.gens[1:]))
+
+
+def seq(*gens: GenLike) -> Generator:
+    return Seq(tuple(lift(g) for g in gens))
+
+
+def once(g: GenLike) -> Generator:
+    return limit(1, g)
+
+
+@dataclass(frozen=True)
+class Limit(Generator):
+    """At most ``remaining`` ops from ``gen``."""
+
+    remaining: int
+    gen: Generator
+
+    def op(self, ctx: Context) -> OpResult:
+        if self.remaining <= 0:
+            return None
+        res = self.gen.op(ctx)
+        if res is None or res is PENDING:
+            return res
+        op, nxt = res  # type: ignore[misc]
+        return op, Limit(self.remaining - 1, nxt)
+
+    def update(self, ctx: Context, event: Op) -> Generator:
+        return Limit(self.remaining, self.gen.update(ctx, event))
+
+
+def limit(n: int, g: GenLike) -> Generator:
+    gen = lift(g)
+    return Limit(n, gen) if gen is not None else Void()
+
+
+@dataclass(frozen=True)
+class Repeat(Generator):
+    """Emit ``gen``'s ops forever: ``gen`` restarts from its initial value each
+    time it is exhausted (``cycle``). A generator that is exhausted at once
+    ends the repeat rather than spinning."""
+
+    initial: Generator
+    gen: Generator
+    emitted: bool = False
+
+    def op(self, ctx: Context) -> OpResult:
+        res = self.gen.op(ctx)
+        if res is None:
+            if not self.emitted:
+                return None
+            res = self.initial.op(ctx)
+            if res is None or res is PENDING:
+                return res
+            op, nxt = res  # type: ignore[misc]
+            return op, Repeat(self.initial, nxt, True)
+        if res is PENDING:
+            return PENDING
+        op, nxt = res  # type: ignore[misc]
+        return op, Repeat(self.initial, nxt, True)
+
+    def update(self, ctx: Context, event: Op) -> Generator:
+        return Repeat(self.initial, self.gen.update(ctx, event), self.emitted)
+
+
+def cycle(g: GenLike) -> Generator:
+    gen = lift(g)
+    return Repeat(gen, gen) if gen is not None else Void()
+
+
+def repeat(template: Mapping[str, Any]) -> Generator:
+    """The same op map, forever."""
+    t = dict(template)
+    return Fn(lambda _ctx: t)
+
+
+@dataclass(frozen=True)
+class Mix(Generator):
+    """A uniformly random choice among generators, for each op."""
+
+    gens: tuple[Generator, ...]
+
+    def op(self, ctx: Context) -> OpResult:
+        live = list(range(len(self.gens)))
+        while live:
+            j = live[ctx.rng.randrange(len(live))]
+            res = self.gens[j].op(ctx)
+            if res is None:
+                live.remove(j)
+                continue
+            if res is PENDING:
+                return PENDING
+            op, nxt = res  # type: ignore[misc]
+            return op, Mix((*self.gens[:j], nxt, *self.gens[j + 1:]))
+        return None
+
+    def update(self, ctx: Context, event: Op) -> Generator:
+        return Mix(tuple(g.update(ctx, event) for g in self.gens))
+
+
+def mix(*gens: GenLike) -> Generator:
+    return Mix(tuple(g for g in (lift(x) for x in gens) if g is not None))
+
+
+@dataclass(frozen=True)
+class Stagger(Generator):
+    """Spaces ops by a random interval in [0, 2·dt], so ``dt`` is the mean.
+
+    The schedule is kept across ops (not restarted per op), which is what makes
+    ``--rate`` an aggregate rate rather than a per-thread one."""
+
+    dt_ns: int
+    gen: Generator
+    next_time: int | None = None
+
+    def op(self, ctx: Context) -> OpResult:
+        res = self.gen.op(ctx)
+        if res is None or res is PENDING:
+            return res
+        op, nxt = res  # type: ignore[misc]
+        t = max(op.time, self.next_time if self.next_time is not None else ctx.time)
+        op = dataclasses.replace(op, time=t)
+        return op, Stagger(self.dt_ns, nxt, t + int(ctx.rng.uniform(0, 2 * self.dt_ns)))
+
+    def update(self, ctx: Context, event: Op) -> Generator:
+        return Stagger(self.dt_ns, self.gen.update(ctx, event), self.next_time)
+
+
+def stagger(dt_seconds: float, g: GenLike) -> Generator:
+    gen = lift(g)
+    return Stagger(int(dt_seconds * NS), gen) if gen is not None else Void()
+
+
+@dataclass(frozen=True)
+class TimeLimit(Generator):
+    """Ops from ``gen`` until ``limit_ns`` after this generator's first op."""
+
+    limit_ns: int
+    gen: Generator
+    deadline: int | None = None
+
+    def op(self, ctx: Context) -> OpResult:
+        deadline = self.deadline if self.deadline is not None else ctx.time + self.limit_ns
+        if ctx.time >= deadline:
+            return None
+        res = self.gen.op(ctx)
+        if res is None or res is PENDING:
+            return res
+        op, nxt = res  # type: ignore[misc]
+        if op.time >= deadline:
+            return None
+        return op, TimeLimit(self.limit_ns, nxt, deadline)
+
+    def update(self, ctx: Context, event: Op) -> Generator:
+        return TimeLimit(self.limit_ns, self.gen.update(ctx, event), self.deadline)
+
+
+def time_limit(seconds: float, g: GenLike) -> Generator:
+    gen = lift(g)
+    return TimeLimit(int(seconds * NS), gen) if gen is not None else Void()
+
+
+def sleep(seconds: float) -> Generator:
+    """Idle one free thread for ``seconds`` (Jepsen's ``sleep``). In a
+    ``nemesis`` or ``clients`` context this delays that side only."""
+    return OpMap({"type": SLEEP, "f": SLEEP, "value": seconds})
+
+
+def log(message: str) -> Generator:
+    return OpMap({"type": LOG, "f": LOG, "value": message})
+
+
+@dataclass(frozen=True)
+class On(Generator):
+    """Restrict a generator to threads matching a predicate."""
+
+    keep: Callable[[Thread], bool]
+    gen: Generator
+
+    def op(self, ctx: Context) -> OpResult:
+        res = self.gen.op(ctx.restrict(self.keep))
+        if res is None or res is PENDING:
+            return res
+        op, nxt = res  # type: ignore[misc]
+        return op, On(self.keep, nxt)
+
+    def update(self, ctx: Context, event: Op) -> Generator:
+        thread = ctx.thread_of(event.process)
+        if thread is None or not self.keep(thread):
+            return self
+        return On(self.keep, self.gen.update(ctx.restrict(self.keep), event))
+
+
+def _is_nemesis(t: Thread) -> bool:
+    return t == NEMESIS
+
+
+def _is_client(t: Thread) -> bool:
+    return t != NEMESIS
+
+
+def clients(g: GenLike) -> Generator:
+    gen = lift(g)
+    return On(_is_client, gen) if gen is not None else Void()
+
+
+def nemesis(g: GenLike) -> Generator:
+    gen = lift(g)
+    return On(_is_nemesis, gen) if gen is not None else Void()
+
+
+@dataclass(frozen=True)
+class Any_(Generator):
+    """Whichever generator offers the soonest op; all get every update. Used to
+    run clients and nemesis side by side."""
+
+    gens: tuple[Generator, ...]
+
+    def op(self, ctx: Context) -> OpResult:
+        best: tuple[int, Op, Generator] | None = None
+        pending = False
+        for i, g in enumerate(self.gens):
+            res = g.op(ctx)
+            if res is None:
+                continue
+            if res is PENDING:
+                pending = True
+                continue
+            op, nxt = res  # type: ignore[misc]
+            if best is None or op.time < best[1].time:
+                best = (i, op, nxt)
+        if best is None:
+            if pending:
+                return PENDING
+            return None
+        i, op, nxt = best
+        return op, Any_((*self.gens[:i], nxt, *self.gens[i + 1:]))
+
+    def update(self, ctx: Context, event: Op) -> Generator:
+        return Any_(tuple(g.update(ctx, event) for g in self.gens))
+
+
+def any_(*gens: GenLike) -> Generator:
+    return Any_(tuple(g for g in (lift(x) for x in gens) if g is not None))
+
+
+@dataclass(frozen=True)
+class Phases(Generator):
+    """Run generators one after another, waiting for every outstanding op of
+    one phase to complete before the next begins (Jepsen's ``phases``)."""
+
+    gens: tuple[Generator, ...]
+
+    def op(self, ctx: Context) -> OpResult:
+        gens = self.gens
+        while gens:
+            res = gens[0].op(ctx)
+            if res is None:
+                if len(ctx.free_threads) < len(ctx.workers):
+                    return PENDING  # barrier: wait for the phase to drain
+                gens = gens[1:]
+                continue
+            if res is PENDING:
+                return PENDING
+            op, nxt = res  # type: ignore[misc]
+            return op, Phases((nxt, *gens[1:]))
+        return None
+
+    def update(self, ctx: Context, event: Op) -> Generator:
+        if not self.gens:
+            return self
+        return Phases((self.gens[0].update(ctx, event), *self.gens[1:]))
+
+
+def phases(*gens: GenLike) -> Generator:
+    return Phases(tuple(g for g in (lift(x) for x in gens) if g is not None))
+
+
+@dataclass(frozen=True)
+class UntilOk(Generator):
+    """Ops from ``gen`` until one of them completes ok. Each attempt is an
+    ordinary op in the history; nothing is retried behind the history's back."""
+
+    gen: Generator
+    outstanding: frozenset[int | str] = frozenset()
+    done: bool = False
+
+    def op(self, ctx: Context) -> OpResult:
+        if self.done:
+            return None
+        if self.outstanding:
+            return PENDING  # wait to learn whether the attempt in flight succeeds
+        res = self.gen.op(ctx)
+        if res is None or res is PENDING:
+            return res
+        op, nxt = res  # type: ignore[misc]
+        return op, UntilOk(nxt, self.outstanding, self.done)
+
+    def update(self, ctx: Context, event: Op) -> Generator:
+        outstanding = self.outstanding
+        if event.type == INVOKE:
+            outstanding = outstanding | {event.process}
+        elif event.process in outstanding:
+            outstanding = outstanding - {event.process}
+            if event.type == OK:
+                return UntilOk(self.gen, outstanding, True)
+        return UntilOk(self.gen.update(ctx, event), outstanding, self.done)
+
+
+def until_ok(g: GenLike) -> Generator:
+    gen = lift(g)
+    return UntilOk(gen) if gen is not None else Void()
+
+
+@dataclass(frozen=True)
+class Iterate(Generator):
+    """Ops made from successive integers ``make(start)``, ``make(start+1)``, …:
+    each integer is used by exactly one emitted op, e.g. distinct ascending
+    values for a set's adds."""
+
+    make: Callable[[int], Mapping[str, Any]]
+    n: int = 0
+
+    def op(self, ctx: Context) -> OpResult:
+        op = fill(self.make(self.n), ctx)
+        return PENDING if op is None else (op, Iterate(self.make, self.n + 1))

@@ -1,0 +1,221 @@
+"""The interpreter: runs a generator against worker threads and records.
+
+One worker thread per client (each bound to one node) plus one nemesis
+thread. The main thread alone asks the generator for ops, stamps and records
+every invocation and completion, and feeds completions back to the generator
+with ``update``. Because only the main thread touches the generator and the
+history order, the history is a faithful total order of what the driver saw.
+
+An op that completes ``info`` retires its process: the worker reopens its
+client and continues as process ``p + concurrency``, as in Jepsen, because an
+op of unknown outcome stays concurrent with everything after it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import queue
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from pyharness.client import Client, Nemesis, exception_error
+from pyharness.generator import LOG, PENDING, SLEEP, Context, Generator, Thread
+from pyharness.history import INFO, INVOKE, NEMESIS, HistoryWriter, Op
+
+log = logging.getLogger(__name__)
+
+NS = 1_000_000_000
+_POLL_S = 0.5  # longest the main loop blocks without re-checking for a stop
+_NEMESIS_JOIN_S = 180.0  # a playbook has its own timeouts; this is a backstop
+
+
+class GeneratorStuck(RuntimeError):
+    """The generator is PENDING with nothing in flight: it can never proceed."""
+
+
+class _Worker:
+    def __init__(self, thread: Thread, run: Callable[[Op], Op],
+                 completions: queue.Queue[tuple[Thread, Op]], stop: threading.Event,
+                 clock: Callable[[], int]) -> None:
+        self.thread = thread
+        self.inbox: queue.Queue[Op | None] = queue.Queue()
+        self._run = run
+        self._completions = completions
+        self._stop = stop
+        self._clock = clock
+        self._t = threading.Thread(target=self._loop, name=f"worker-{thread}", daemon=True)
+        self._t.start()
+
+    def _loop(self) -> None:
+        while True:
+            op = self.inbox.get()
+            if op is None:
+                return
+            if op.type == SLEEP:
+                self._stop.wait(float(op.value))
+                done = dataclasses.replace(op)
+            else:
+                try:
+                    done = self._run(op)
+                except Exception as e:  # the client didn't classify it: outcome unknown
+                    log.exception("worker %s: unhandled error on %s", self.thread, op.f)
+                    done = op.completion(INFO, error=exception_error(e))
+            done.time = self._clock()
+            self._completions.put((self.thread, done))
+
+    def stop(self) -> None:
+        self.inbox.put(None)
+
+    def join(self, timeout: float) -> None:
+        self._t.join(timeout)
+
+
+class ClientRunner:
+    """Owns one thread's client, reopening it when the process changes."""
+
+    def __init__(self, test: Mapping[str, Any], proto: Client, node: str) -> None:
+        self.test, self.proto, self.node = test, proto, node
+        self.client: Client | None = None
+        self.process: int | str | None = None
+
+    def __call__(self, op: Op) -> Op:
+        if self.client is None or op.process != self.process:
+            if self.client is not None:
+                self.client.close(self.test)
+            self.client = self.proto.open(self.test, self.node)
+            self.process = op.process
+        done = self.client.invoke(self.test, op)
+        done.node = self.node
+        return done
+
+    def close(self) -> None:
+        if self.client is not None:
+            self.client.close(self.test)
+
+
+def run(test: Mapping[str, Any], gen: Generator, client: Client, nemesis: Nemesis | None,
+        nodes: list[str], concurrency: int, history: HistoryWriter, *,
+        rng: random.Random, start_ns: int | None = None,
+        on_op: Callable[[Op], None] | None = None,
+        stop: threading.Event | None = None) -> None:
+    """Run ``gen`` to exhaustion. Returns normally when it is exhausted and
+    every op has completed, or raises (KeyboardInterrupt included) leaving
+    in-flight ops open in the history: their outcome is unknown."""
+    stop = stop or threading.Event()
+    t0 = start_ns if start_ns is not None else time.monotonic_ns()
+
+    def clock() -> int:
+        return time.monotonic_ns() - t0
+
+    completions: queue.Queue[tuple[Thread, Op]] = queue.Queue()
+    runners: list[ClientRunner] = []
+    workers: dict[Thread, _Worker] = {}
+    for i in range(concurrency):
+        r = ClientRunner(test, client, nodes[i % len(nodes)])
+        runners.append(r)
+        workers[i] = _Worker(i, r, completions, stop, clock)
+    if nemesis is not None:
+        nem = nemesis
+        workers[NEMESIS] = _Worker(NEMESIS, lambda op: nem.invoke(test, op), completions, stop,
+                                   clock)
+
+    processes: dict[Thread, int | str] = {t: t for t in workers}
+    free: set[Thread] = set(workers)
+
+    def ctx() -> Context:
+        return Context(time=clock(), free_threads=frozenset(free), workers=dict(processes),
+                       rng=rng)
+
+    def record(op: Op) -> None:
+        history.append(op)
+        if on_op is not None:
+            on_op(op)
+
+    def complete(thread: Thread, op: Op) -> None:
+        nonlocal gen
+        free.add(thread)
+        if op.type == SLEEP:
+            return
+        record(op)
+        if op.type == INFO and thread != NEMESIS:
+            processes[thread] = int(processes[thread]) + concurrency
+        gen = gen.update(ctx(), op)
+
+    def drain(timeout: float | None) -> bool:
+        """Handle completions; block up to ``timeout`` for the first."""
+        try:
+            thread, op = completions.get(timeout=timeout) if timeout else completions.get_nowait()
+        except queue.Empty:
+            return False
+        complete(thread, op)
+        while True:
+            try:
+                thread, op = completions.get_nowait()
+            except queue.Empty:
+                return True
+            complete(thread, op)
+
+    try:
+        while not stop.is_set():
+            drain(None)
+            c = ctx()
+            res = gen.op(c)
+            if res is None:
+                if len(free) == len(workers):
+                    return
+                drain(_POLL_S)
+                continue
+            if res is PENDING:
+                if len(free) == len(workers):
+                    raise GeneratorStuck(f"generator {gen!r} is pending with nothing in flight")
+                drain(_POLL_S)
+                continue
+            op, nxt = res  # type: ignore[misc]
+            wait_ns = op.time - c.time
+            if wait_ns > 0:
+                # Wake early for a completion: it may change what to do next.
+                drain(min(wait_ns / NS, _POLL_S))
+                continue
+            if op.type == LOG:
+                log.info("%s", op.value)
+                gen = nxt
+                continue
+            thread = c.thread_of(op.process)
+            if thread is None or thread not in free:
+                raise RuntimeError(f"generator chose busy or unknown process {op.process}")
+            free.discard(thread)
+            gen = nxt
+            if op.type != SLEEP:
+                op.time = clock()
+                op.node = runners[thread].node if isinstance(thread, int) else None
+                record(op)
+                gen = gen.update(ctx(), op)
+            workers[thread].inbox.put(op)
+        raise KeyboardInterrupt("stopped")
+    finally:
+        stop.set()
+        for w in workers.values():
+            w.stop()
+        # A fault being applied right now must finish before anyone heals,
+        # or the heal could run first and the fault outlive the test.
+        if NEMESIS in workers:
+            workers[NEMESIS].join(_NEMESIS_JOIN_S)
+        while True:  # keep whatever finished meanwhile: nothing completed is lost
+            try:
+                _thread, done = completions.get_nowait()
+            except queue.Empty:
+                break
+            if done.type != SLEEP:
+                record(done)
+        for r in runners:
+            try:
+                r.close()
+            except Exception:  # closing a client must not mask the real outcome
+                log.debug("closing client failed", exc_info=True)
+
+
+__all__ = ["INVOKE", "GeneratorStuck", "run"]

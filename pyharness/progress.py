@@ -1,0 +1,101 @@
+"""The live display: elapsed time against the limit, op outcomes, nemesis.
+
+Fed one op at a time by the interpreter (from its main thread); rich
+redraws on its own refresh thread. When stderr is not a terminal (CI) rich
+prints nothing live, and the phase lines and final table still appear.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Mapping
+from typing import Any
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+from pyharness.history import INVOKE, NEMESIS, Op
+
+_STYLE = {"ok": "green", "fail": "red", "info": "yellow"}
+
+
+class LiveStatus:
+    def __init__(self, console: Console, time_limit: float) -> None:
+        self.console = console
+        self.time_limit = time_limit
+        self.counts: Counter[str] = Counter()
+        self.nemesis = "idle"
+        self.phase = "starting"
+        self._bar = Progress(TextColumn("{task.description}"), BarColumn(),
+                             TextColumn("{task.completed:>5.0f}/{task.total:.0f} s"),
+                             TimeElapsedColumn(), console=console)
+        self._task = self._bar.add_task("load", total=time_limit)
+        self._t0: float | None = None
+        self._live = Live(console=console, refresh_per_second=4, transient=False,
+                          get_renderable=self._render)
+
+    def __enter__(self) -> LiveStatus:
+        self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._live.__exit__(*exc)  # type: ignore[arg-type]
+
+    def start_load(self) -> None:
+        self._t0 = time.monotonic()
+        self.phase = "load"
+
+    def set_phase(self, phase: str) -> None:
+        self.phase = phase
+        self.console.log(f"[bold]{phase}[/bold]")
+
+    def on_op(self, op: Op) -> None:
+        if op.process == NEMESIS:
+            if op.type != INVOKE:
+                state = "error" if op.error else op.f
+                self.nemesis = f"{state} {_describe(op)}".strip()
+            else:
+                self.nemesis = f"{op.f}…"
+            return
+        if op.type != INVOKE:
+            self.counts[op.type] += 1
+
+    def _render(self) -> Group:
+        if self._t0 is not None:
+            elapsed = min(time.monotonic() - self._t0, self.time_limit)
+            self._bar.update(self._task, completed=elapsed, description=self.phase)
+        counts = Text.assemble(*[(f"{k} {self.counts[k]}  ", _STYLE[k]) for k in _STYLE])
+        return Group(self._bar, Text.assemble("ops: ", counts),
+                     Text(f"nemesis: {self.nemesis}"))
+
+
+def _describe(op: Op) -> str:
+    v = op.value
+    if isinstance(v, Mapping) and "components" in v:
+        return " | ".join(",".join(c) for c in v["components"])
+    return ""
+
+
+def results_table(results: Mapping[str, Any]) -> Table:
+    table = Table(title="results")
+    table.add_column("checker")
+    table.add_column("valid?")
+    table.add_column("details")
+    for name, r in results.items():
+        if not isinstance(r, Mapping):
+            continue
+        v = r.get("valid?")
+        style = {True: "green", False: "red"}.get(v, "yellow")  # type: ignore[call-overload]
+        details = ", ".join(f"{k} {r[k]}" for k in _summary_keys(r))
+        table.add_row(name, Text(str(v).lower(), style=style), details)
+    return table
+
+
+def _summary_keys(r: Mapping[str, Any]) -> list[str]:
+    keys = [k for k, v in r.items()
+            if k != "valid?" and isinstance(v, (int, float, str)) and not isinstance(v, bool)]
+    return keys[:12]

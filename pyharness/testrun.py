@@ -1,0 +1,247 @@
+"""A test run, phase by phase, as in Jepsen's etcd tutorial.
+
+1. set up the cluster (setup.yml);
+2. run the workload's ops while the nemesis injects and heals faults;
+3. heal; 4. wait for recovery; 5. the final reads;
+6. check the history; 7. collect node logs; 8. tear down.
+
+Whatever happens (an error, Ctrl-C, SIGTERM) the network is healed before
+the driver exits, and the nodes are torn down unless asked to stay up.
+Every op is on disk the moment it completes.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import signal
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from rich.console import Console
+
+from checkers.core import UNKNOWN, compose
+from pyharness import generator as g
+from pyharness import interpreter, inventory, lab, nemesis, paths, store, workloads
+from pyharness.analysis import standard_checkers
+from pyharness.ansible import Ansible, PlaybookFailed
+from pyharness.history import HistoryWriter
+from pyharness.progress import LiveStatus, results_table
+
+log = logging.getLogger("pyharness")
+
+EXIT_VALID, EXIT_INVALID, EXIT_UNKNOWN = 0, 1, 2
+
+
+@dataclass
+class TestOptions:
+    workload: str = "set"
+    nemesis: str = "partition-random-halves"
+    time_limit: float = 30.0
+    concurrency: int = 10
+    rate: float = 10.0
+    inventory: Path | None = None
+    leave_db_running: bool = False
+    seed: int | None = None
+    store: Path = field(default_factory=lambda: Path("store"))
+    op_timeout: float = 1.5
+    recovery_time: float = 10.0
+    nemesis_interval: float = 5.0
+    lab_nodes: int = 5
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        for k in ("inventory", "store"):
+            d[k] = str(d[k]) if d[k] is not None else None
+        return d
+
+
+class UsageError(ValueError):
+    """Bad input: a one-line message naming the option."""
+
+
+def validate(opts: TestOptions) -> None:
+    if opts.workload not in workloads.WORKLOADS:
+        raise UsageError(f"--workload must be one of {', '.join(workloads.names())}")
+    if opts.nemesis not in nemesis.NEMESES:
+        raise UsageError(f"--nemesis must be one of {', '.join(nemesis.names())}")
+    for name, v, lo in (("--time-limit", opts.time_limit, 0), ("--rate", opts.rate, 0),
+                        ("--op-timeout", opts.op_timeout, 0)):
+        if not v > lo:
+            raise UsageError(f"{name} must be greater than {lo}, got {v}")
+    if opts.concurrency < 1:
+        raise UsageError(f"--concurrency must be at least 1, got {opts.concurrency}")
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C: heal, then exit."""
+
+
+@contextmanager
+def _signals_interrupt() -> Iterator[None]:
+    def on_term(signum: int, frame: FrameType | None) -> None:
+        raise Terminated(f"signal {signum}")
+    old = signal.signal(signal.SIGTERM, on_term)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+@contextmanager
+def _shielded(console: Console) -> Iterator[None]:
+    """While healing, Ctrl-C and SIGTERM are noted, not obeyed: a heal cut
+    short would leave the cluster partitioned."""
+    def note(signum: int, frame: FrameType | None) -> None:
+        console.log("[yellow]healing the network first; please wait[/yellow]")
+    old_int = signal.signal(signal.SIGINT, note)
+    old_term = signal.signal(signal.SIGTERM, note)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old_int)
+        signal.signal(signal.SIGTERM, old_term)
+
+
+def _setup_logging(run_dir: Path) -> logging.Handler:
+    handler = logging.FileHandler(run_dir / "driver.log")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    return handler
+
+
+def build_generator(opts: TestOptions, wl: workloads.Workload,
+                    nem: nemesis.NemesisPackage) -> g.Generator:
+    main = [g.clients(g.stagger(1.0 / opts.rate, wl.generator))]
+    if nem.generator is not None:
+        main.append(g.nemesis(nem.generator))
+    steps: list[g.GenLike] = [g.time_limit(opts.time_limit, g.any_(*main))]
+    if nem.final_generator is not None:
+        steps += [g.log("healing"), g.nemesis(g.once(nem.final_generator))]
+    steps += [g.log("waiting for recovery"), g.sleep(opts.recovery_time)]
+    if wl.final_generator is not None:
+        steps += [g.log("final reads"), g.clients(wl.final_generator)]
+    return g.phases(*steps)
+
+
+def run(opts: TestOptions, console: Console) -> int:
+    validate(opts)
+    inv = opts.inventory
+    if inv is None:
+        if not lab.is_up():
+            console.log(f"bringing up the local lab ({opts.lab_nodes} hosts)")
+            lab.up(opts.lab_nodes)
+        inv = paths.LAB_INVENTORY
+    nodes = inventory.load(inv)
+    seed = opts.seed if opts.seed is not None else random.SystemRandom().randrange(2**31)
+    opts.seed = seed
+    test_name = f"etcd-{opts.workload}-{opts.nemesis}"
+    run_dir = store.new_run_dir(opts.store, test_name)
+    handler = _setup_logging(run_dir)
+    console.log(f"run directory: {run_dir}")
+    test: dict[str, Any] = {
+        "name": test_name,
+        "run_id": uuid.uuid4().hex[:12],
+        "options": opts.to_json(),
+        "inventory": str(inv),
+        "nodes": {n.name: {"address": n.address, "client_port": n.client_port} for n in nodes},
+        "op_timeout": opts.op_timeout,
+        "start_wall_ns": time.time_ns(),
+    }
+    test["key_prefix"] = f"/pyharness/{test['run_id']}"
+    store.write_json(run_dir / "test.json", test)
+    ansible = Ansible(inv, run_dir / "ansible", {"store_dir": str(run_dir.resolve())})
+    try:
+        with _signals_interrupt():
+            return _run(opts, test, nodes, ansible, run_dir, console)
+    finally:
+        logging.getLogger().removeHandler(handler)
+        handler.close()
+
+
+def _run(opts: TestOptions, test: dict[str, Any], nodes: list[inventory.Node],
+         ansible: Ansible, run_dir: Path, console: Console) -> int:
+    wl = workloads.WORKLOADS[opts.workload](vars(opts))
+    names = [n.name for n in nodes]
+    nem = nemesis.NEMESES[opts.nemesis](vars(opts), ansible, names)
+    history = HistoryWriter(run_dir / "history.jsonl")
+    results: dict[str, Any] | None = None
+    status = LiveStatus(console, opts.time_limit)
+    failure: str | None = None
+    try:
+        console.log(f"setting up etcd on {len(nodes)} hosts")
+        r = ansible.run("setup.yml")
+        if not r.ok:
+            raise PlaybookFailed(r)
+        gen = build_generator(opts, wl, nem)
+        rng = random.Random(opts.seed)
+        test["start_wall_ns"] = time.time_ns()
+        start = time.monotonic_ns()
+        store.write_json(run_dir / "test.json", test)
+        console.log(f"running {opts.workload} for {opts.time_limit:g} s with nemesis "
+                    f"{opts.nemesis} (seed {opts.seed})")
+        with status:
+            status.start_load()
+            interpreter.run(test, gen, wl.client, nem.nemesis, names, opts.concurrency,
+                            history, rng=rng, start_ns=start, on_op=status.on_op,
+                            stop=threading.Event())
+        history.close()
+        status.set_phase("checking")
+        checkers = [*wl.checkers, *standard_checkers(run_dir)]
+        results = compose(checkers, test, history.ops)
+        store.write_json(run_dir / "results.json", results)
+    except PlaybookFailed as e:
+        failure = str(e)
+    except KeyboardInterrupt as e:
+        failure = "terminated" if isinstance(e, Terminated) else "interrupted"
+    except Exception as e:
+        log.exception("run failed")
+        failure = f"{type(e).__name__}: {e}"
+    finally:
+        history.close()
+        _cleanup(opts, ansible, nem, test, console)
+    if failure is not None:
+        console.print(f"[red]error:[/red] {failure}")
+        console.print(f"history and logs: {run_dir}")
+        return EXIT_UNKNOWN
+    assert results is not None
+    console.print(results_table(results))
+    valid = results["valid?"]
+    verdict = {True: "[green]valid[/green]", False: "[red]INVALID[/red]"}.get(
+        valid, "[yellow]unknown[/yellow]")  # type: ignore[call-overload]
+    console.print(f"verdict: {verdict}   ({run_dir})")
+    if valid is True:
+        return EXIT_VALID
+    return EXIT_INVALID if valid is False else EXIT_UNKNOWN
+
+
+def _cleanup(opts: TestOptions, ansible: Ansible, nem: nemesis.NemesisPackage,
+             test: Mapping[str, Any], console: Console) -> None:
+    with _shielded(console):
+        console.log("healing the network")
+        heal = ansible.run("heal.yml")
+        if not heal.ok:
+            console.print(f"[red]heal failed:[/red] {heal.error_line()}")
+        console.log("collecting node logs")
+        logs = ansible.run("collect-logs.yml")
+        if not logs.ok:
+            console.print(f"[yellow]log collection:[/yellow] {logs.error_line()}")
+        if opts.leave_db_running:
+            console.log("leaving etcd running (--leave-db-running)")
+            return
+        console.log("tearing down")
+        down = ansible.run("teardown.yml")
+        if not down.ok:
+            console.print(f"[red]teardown failed:[/red] {down.error_line()}")
+
+
+__all__ = ["EXIT_INVALID", "EXIT_UNKNOWN", "EXIT_VALID", "UNKNOWN", "TestOptions", "run"]

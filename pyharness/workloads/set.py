@@ -1,0 +1,108 @@
+"""The set workload: add distinct integers to one set, then read it back.
+
+One etcd key holds the whole set, serialized as a JSON list. An ``add``
+reads the key and compare-and-swaps it on ``prevIndex``, retrying when
+another add got there first; a ``read`` is a quorum read. The final read
+tells the set checker which acknowledged adds survived the faults.
+
+Outcome of an add whose compare-and-swap timed out: ``info``, because etcd
+may still commit it (on the lab it did, every time, after heal). A read
+that fails is ``fail``: reads have no effect.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import etcd
+
+from checkers.set import SetChecker
+from pyharness import etcd_v2
+from pyharness.generator import Iterate, limit, repeat, until_ok
+from pyharness.history import FAIL, INFO, OK, Op
+from pyharness.workloads.base import Workload, node_endpoint
+
+MAX_CAS_ATTEMPTS = 20  # bound on conflict retries inside one add
+
+
+@dataclass
+class SetClient:
+    key: str = ""
+    conn: etcd.Client | None = None
+    timeout: float = 1.5
+
+    def open(self, test: Mapping[str, Any], node: str) -> SetClient:
+        address, port = node_endpoint(test, node)
+        return SetClient(key=f"{test['key_prefix']}/set",
+                         conn=etcd_v2.connect(address, port, timeout=test["op_timeout"]),
+                         timeout=test["op_timeout"])
+
+    def close(self, test: Mapping[str, Any]) -> None:
+        if self.conn is not None:
+            self.conn.http.clear()
+
+    def _read(self) -> tuple[list[int], int | None]:
+        assert self.conn is not None
+        try:
+            r = self.conn.read(self.key, quorum=True)
+        except etcd.EtcdKeyNotFound:
+            return [], None
+        return json.loads(r.value), r.modifiedIndex
+
+    def invoke(self, test: Mapping[str, Any], op: Op) -> Op:
+        if op.f == "read":
+            try:
+                values, _ = self._read()
+            except Exception as e:
+                return op.completion(FAIL, error=etcd_v2.classify(e).error)
+            return op.completion(OK, value=sorted(values))
+        if op.f == "add":
+            return self._add(op)
+        raise ValueError(f"set client: unknown f {op.f!r}")
+
+    def _add(self, op: Op) -> Op:
+        assert self.conn is not None
+        conflicts = 0
+        for _attempt in range(MAX_CAS_ATTEMPTS):
+            try:
+                values, index = self._read()
+            except Exception as e:
+                # Every earlier CAS of this op failed definitely, and a read
+                # writes nothing: the add certainly did not happen.
+                return _with_attempts(op.completion(FAIL, error=etcd_v2.classify(e).error),
+                                      conflicts)
+            new = json.dumps([*values, op.value], separators=(",", ":"))
+            try:
+                if index is None:
+                    self.conn.write(self.key, new, prevExist=False)
+                else:
+                    self.conn.write(self.key, new, prevIndex=index)
+            except (etcd.EtcdCompareFailed, etcd.EtcdAlreadyExist):
+                conflicts += 1  # someone else's add won the race; ours had no effect
+                continue
+            except Exception as e:
+                t = etcd_v2.classify(e)
+                done = op.completion(FAIL if t.definite else INFO, error=t.error)
+                return _with_attempts(done, conflicts)
+            return _with_attempts(op.completion(OK), conflicts)
+        return _with_attempts(op.completion(FAIL, error=["too-many-conflicts"]), conflicts)
+
+
+def _with_attempts(op: Op, conflicts: int) -> Op:
+    if conflicts:
+        op.extra["cas_conflicts"] = conflicts
+    return op
+
+
+def workload(opts: Mapping[str, Any]) -> Workload:
+    return Workload(
+        name="set",
+        client=SetClient(),
+        generator=Iterate(lambda n: {"f": "add", "value": n}),
+        # Retry a failed final read a few times, each attempt in the history.
+        final_generator=until_ok(limit(opts.get("final_read_attempts", 5), repeat({"f": "read"}))),
+        checkers=[SetChecker()],
+    )

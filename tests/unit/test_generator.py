@@ -1,0 +1,230 @@
+"""Generators, driven by the real interpreter against an in-memory client."""
+
+from __future__ import annotations
+
+import itertools
+import random
+import threading
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from pyharness import generator as g
+from pyharness import interpreter
+from pyharness.history import FAIL, INFO, INVOKE, NEMESIS, OK, HistoryWriter, Op, read_jsonl
+
+NS = 1_000_000_000
+
+
+def ctx(free: set[int | str], workers: dict[int | str, int | str] | None = None,
+        t: int = 0) -> g.Context:
+    workers = workers or {w: w for w in free}
+    return g.Context(time=t, free_threads=frozenset(free), workers=workers,
+                     rng=random.Random(1))
+
+
+def drain(gen: g.Generator, c: g.Context, n: int = 100) -> list[Op]:
+    """Pull ops without completing them, as if every process stayed free."""
+    ops = []
+    for _ in range(n):
+        res = gen.op(c)
+        if res is None or res is g.PENDING:
+            break
+        op, gen = res
+        ops.append(op)
+    return ops
+
+
+def test_op_map_is_emitted_once() -> None:
+    ops = drain(g.lift({"f": "read"}), ctx({0}))
+    assert [(o.f, o.type, o.process) for o in ops] == [("read", INVOKE, 0)]
+
+
+def test_limit_and_seq() -> None:
+    gen = g.seq(g.limit(2, g.repeat({"f": "a"})), {"f": "b"})
+    assert [o.f for o in drain(gen, ctx({0}))] == ["a", "a", "b"]
+
+
+def test_iterate_gives_distinct_ascending_values_even_when_reasked() -> None:
+    gen = g.Iterate(lambda n: {"f": "add", "value": n})
+    c = ctx({0})
+    res1 = gen.op(c)
+    res2 = gen.op(c)  # asking the same generator again must not skip a value
+    assert res1 is not None and res2 is not None
+    assert res1[0].value == res2[0].value == 0
+    assert [o.value for o in drain(gen, c, 5)] == [0, 1, 2, 3, 4]
+
+
+def test_cycle_restarts_and_stops_on_empty() -> None:
+    gen = g.cycle([{"f": "start"}, {"f": "stop"}])
+    assert [o.f for o in drain(gen, ctx({0}), 5)] == ["start", "stop", "start", "stop", "start"]
+    assert g.cycle([]).op(ctx({0})) is None
+
+
+def test_mix_uses_all_generators() -> None:
+    gen = g.mix(g.repeat({"f": "a"}), g.repeat({"f": "b"}))
+    counts = Counter(o.f for o in drain(gen, ctx({0}), 200))
+    assert counts["a"] > 50 and counts["b"] > 50
+
+
+def test_stagger_spaces_ops_with_mean_interval() -> None:
+    ops = drain(g.stagger(0.1, g.repeat({"f": "x"})), ctx({0}), 1000)
+    gaps = [b.time - a.time for a, b in itertools.pairwise(ops)]
+    assert all(0 <= gap <= 0.2 * NS for gap in gaps)
+    assert 0.08 * NS < sum(gaps) / len(gaps) < 0.12 * NS
+
+
+def test_time_limit_cuts_off_ops_scheduled_past_the_deadline() -> None:
+    ops = drain(g.time_limit(1.0, g.stagger(0.1, g.repeat({"f": "x"}))), ctx({0}), 1000)
+    assert 5 < len(ops) < 20
+    assert all(o.time < NS for o in ops)
+
+
+def test_no_free_process_is_pending() -> None:
+    assert g.lift({"f": "x"}).op(ctx(set(), {0: 0})) is g.PENDING
+
+
+def test_clients_and_nemesis_routing() -> None:
+    c = ctx({0, 1, NEMESIS})
+    assert {o.process for o in drain(g.clients(g.repeat({"f": "x"})), c, 20)} <= {0, 1}
+    assert {o.process for o in drain(g.nemesis(g.repeat({"f": "x"})), c, 5)} == {NEMESIS}
+    # Only the nemesis is free: clients wait.
+    assert g.clients({"f": "x"}).op(ctx({NEMESIS}, {0: 0, NEMESIS: NEMESIS})) is g.PENDING
+
+
+def test_phases_wait_for_outstanding_ops() -> None:
+    gen = g.phases({"f": "a"}, {"f": "b"})
+    res = gen.op(ctx({0, 1}))
+    assert res is not None and res is not g.PENDING
+    op, gen = res
+    assert op.f == "a"
+    # Process 0 is busy with "a": the barrier holds "b" back.
+    assert gen.op(ctx({1}, {0: 0, 1: 1})) is g.PENDING
+    res = gen.op(ctx({0, 1}))
+    assert res is not None and res is not g.PENDING and res[0].f == "b"
+
+
+class Register:
+    """A toy client: an in-memory register whose ops can be told to fail."""
+
+    def __init__(self, outcomes: dict[str, str] | None = None) -> None:
+        self.outcomes = outcomes or {}
+        self.lock = threading.Lock()
+        self.value = 0
+        self.opened: list[str] = []
+
+    def open(self, test: object, node: str) -> Register:
+        self.opened.append(node)
+        return self
+
+    def close(self, test: object) -> None:
+        pass
+
+    def invoke(self, test: object, op: Op) -> Op:
+        kind = self.outcomes.get(op.f, OK)
+        if kind != OK:
+            return op.completion(kind, error=["injected"])
+        with self.lock:
+            if op.f == "write":
+                self.value = op.value
+                return op.completion(OK)
+            return op.completion(OK, value=self.value)
+
+
+class Recorder:
+    fs = frozenset({"start", "stop"})
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def invoke(self, test: object, op: Op) -> Op:
+        self.calls.append(op.f)
+        return op.completion(INFO, value="done")
+
+    def heal(self, test: object) -> None:
+        self.calls.append("heal")
+
+
+def run(tmp_path: Path, gen: g.Generator, client: Register, nem: Recorder | None = None,
+        concurrency: int = 3) -> list[Op]:
+    w = HistoryWriter(tmp_path / "history.jsonl")
+    interpreter.run({}, gen, client, nem, ["n1", "n2"], concurrency, w, rng=random.Random(7))
+    w.close()
+    ops = read_jsonl(tmp_path / "history.jsonl")
+    assert [o.to_dict() for o in ops] == [o.to_dict() for o in w.ops]
+    return ops
+
+
+def test_interpreter_records_invoke_then_completion(tmp_path: Path) -> None:
+    client = Register()
+    gen = g.clients(g.limit(20, g.mix(g.repeat({"f": "read"}),
+                                      g.Iterate(lambda n: {"f": "write", "value": n}))))
+    ops = run(tmp_path, gen, client)
+    assert len(ops) == 40
+    assert [o.index for o in ops] == list(range(40))
+    assert all(a.time <= b.time for a, b in itertools.pairwise(ops))
+    open_by_process: dict[object, Op] = {}
+    for op in ops:
+        if op.type == INVOKE:
+            assert op.process not in open_by_process  # one op at a time per process
+            open_by_process[op.process] = op
+        else:
+            inv = open_by_process.pop(op.process)
+            assert inv.f == op.f and op.node == inv.node and op.node in ("n1", "n2")
+    assert not open_by_process
+
+
+def test_info_retires_the_process(tmp_path: Path) -> None:
+    client = Register({"write": INFO})
+    ops = run(tmp_path, g.clients(g.limit(6, g.repeat({"f": "write", "value": 1}))), client,
+              concurrency=2)
+    procs = [o.process for o in ops if o.type == INVOKE]
+    assert len(set(procs)) == 6  # every crash moves the thread to a fresh process
+    assert {p % 2 for p in procs} == {0, 1}
+
+
+def test_fail_keeps_the_process(tmp_path: Path) -> None:
+    ops = run(tmp_path, g.clients(g.limit(6, g.repeat({"f": "write", "value": 1}))),
+              Register({"write": FAIL}), concurrency=1)
+    assert {o.process for o in ops} == {0}
+
+
+def test_until_ok_retries_only_until_success(tmp_path: Path) -> None:
+    client = Register({"read": FAIL})
+    ops = run(tmp_path, g.clients(g.until_ok(g.limit(4, g.repeat({"f": "read"})))), client)
+    assert [o.type for o in ops if o.type != INVOKE] == [FAIL] * 4
+    (tmp_path / "b").mkdir()
+    ops = run(tmp_path / "b", g.clients(g.until_ok(g.limit(4, g.repeat({"f": "read"})))),
+              Register())
+    assert [o.type for o in ops if o.type != INVOKE] == [OK]
+
+
+def test_nemesis_and_clients_run_side_by_side_then_phases(tmp_path: Path) -> None:
+    nem = Recorder()
+    gen = g.phases(
+        g.time_limit(0.6, g.any_(g.clients(g.stagger(0.01, g.repeat({"f": "read"}))),
+                                 g.nemesis(g.cycle([g.sleep(0.1), {"f": "start"},
+                                                    g.sleep(0.1), {"f": "stop"}])))),
+        g.nemesis(g.once({"f": "stop"})),
+        g.clients(g.once({"f": "read"})),
+    )
+    ops = run(tmp_path, gen, Register(), nem)
+    nem_ops = [o for o in ops if o.process == NEMESIS]
+    assert nem.calls[:2] == ["start", "stop"] and nem.calls[-1] == "stop"
+    assert all(o.type in (INVOKE, INFO) for o in nem_ops)
+    # The last phase's read comes after the final stop has completed.
+    last_stop = max(o.index for o in nem_ops)
+    assert ops[-1].f == "read" and ops[-2].index > last_stop
+    # Reads happened while the nemesis was active, not only before or after.
+    first_start = min(o.time for o in nem_ops)
+    assert any(o.f == "read" and o.time > first_start for o in ops if o.index < last_stop)
+
+
+def test_stuck_generator_is_an_error(tmp_path: Path) -> None:
+    class Stuck(g.Generator):
+        def op(self, ctx: g.Context) -> g.OpResult:
+            return g.PENDING
+
+    with pytest.raises(interpreter.GeneratorStuck):
+        run(tmp_path, Stuck(), Register())
