@@ -44,7 +44,7 @@ InventoryOpt = Annotated[Path | None, typer.Option(
 
 @app.command()
 def test(
-    workload: Annotated[str, typer.Option(help="What to run: set.")] = "set",
+    workload: Annotated[str, typer.Option(help="What to run: register, set.")] = "set",
     nemesis: Annotated[str, typer.Option(
         help="Faults: none, partition-random-halves, partition-halves, "
              "partition-isolate-one.")] = "partition-random-halves",
@@ -53,7 +53,7 @@ def test(
     rate: Annotated[float, typer.Option(help="Target ops per second, all workers.")] = 10.0,
     inventory: InventoryOpt = None,
     leave_db_running: Annotated[bool, typer.Option(
-        help="Keep etcd running after the test (no teardown).")] = False,
+        "--leave-db-running", help="Keep etcd running after the test (no teardown).")] = False,
     seed: Annotated[int | None, typer.Option(help="Seed for op and fault choices.")] = None,
     store: Annotated[Path, typer.Option(help="Where runs are stored.")] = Path("store"),
     op_timeout: Annotated[float, typer.Option(help="Client request timeout, seconds.")] = 1.5,
@@ -63,13 +63,19 @@ def test(
         help="Seconds between fault starts and stops.")] = 5.0,
     nodes: Annotated[int, typer.Option(
         help="Hosts for the local lab, if it must be brought up.")] = 5,
+    ops_per_key: Annotated[int, typer.Option(
+        help="register: ops on each key before its group moves on.")] = 100,
+    no_quorum: Annotated[bool, typer.Option(
+        "--no-quorum",
+        help="register: plain reads, which may be stale, instead of quorum reads.")] = False,
 ) -> None:
     """Set up etcd, run load under faults, heal, check, collect logs, tear down."""
     opts = TestOptions(workload=workload, nemesis=nemesis, time_limit=time_limit,
                        concurrency=concurrency, rate=rate, inventory=inventory,
                        leave_db_running=leave_db_running, seed=seed, store=store,
                        op_timeout=op_timeout, recovery_time=recovery_time,
-                       nemesis_interval=nemesis_interval, lab_nodes=nodes)
+                       nemesis_interval=nemesis_interval, lab_nodes=nodes,
+                       ops_per_key=ops_per_key, no_quorum=no_quorum)
     try:
         code = run_test(opts, console)
     except (UsageError, InventoryError, HistoryError) as e:

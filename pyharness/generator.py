@@ -513,3 +513,97 @@ class Iterate(Generator):
     def op(self, ctx: Context) -> OpResult:
         op = fill(self.make(self.n), ctx)
         return PENDING if op is None else (op, Iterate(self.make, self.n + 1))
+
+
+def _unwrap(event: Op) -> Op:
+    """An independent op's value ``[key, v]`` as the per-key generator saw it."""
+    v = event.value
+    if isinstance(v, (list, tuple)) and len(v) == 2:
+        return dataclasses.replace(event, value=v[1])
+    return event
+
+
+@dataclass(frozen=True)
+class Independent(Generator):
+    """Jepsen's independent concurrent generator: client threads are split
+    into groups of ``group_size``; each group works on one key at a time with
+    ``make(key)``, whose op values are wrapped as ``[key, value]``. When a
+    key's generator is exhausted, its group moves on to the next unused key.
+    Checkers can then judge each key alone."""
+
+    group_size: int
+    make: Callable[[int], Generator]
+    groups: tuple[tuple[int, Generator | None], ...] = ()
+    next_key: int = 0
+
+    def _threads(self, ctx: Context) -> list[list[Thread]]:
+        threads = sorted(t for t in ctx.workers if isinstance(t, int))
+        n = self.group_size
+        return [threads[i:i + n] for i in range(0, len(threads), n)]
+
+    def op(self, ctx: Context) -> OpResult:
+        groups_threads = self._threads(ctx)
+        groups = list(self.groups) or [(-1, None)] * len(groups_threads)
+        next_key = self.next_key
+        best: tuple[int, Op, tuple[int, Generator]] | None = None
+        pending = False
+        ties = 0
+        for i, threads in enumerate(groups_threads):
+            key, gen = groups[i]
+            sub = ctx.restrict(lambda t, ts=frozenset(threads): t in ts)
+            for _ in range(2):  # the current key, then at most one fresh key
+                if gen is None:
+                    key, gen = next_key, self.make(next_key)
+                    next_key += 1
+                res = gen.op(sub)
+                if res is None:
+                    gen = None
+                    continue
+                break
+            else:
+                continue
+            groups[i] = (key, gen)
+            if res is PENDING:
+                pending = True
+                continue
+            op, nxt = res  # type: ignore[misc]
+            # Ties go to a random group: otherwise a group whose ops finish
+            # fast would starve the others.
+            if best is None or op.time < best[1].time:
+                ties = 1
+            elif op.time == best[1].time:
+                ties += 1  # reservoir sampling: each tied group equally likely
+                if ctx.rng.randrange(ties):
+                    continue
+            else:
+                continue
+            best = (i, dataclasses.replace(op, value=[key, op.value]), (key, nxt))
+        if best is None:
+            # Nothing was emitted, so nothing changes: asking again hands out
+            # the same fresh keys.
+            return PENDING if pending else None
+        i, op, group = best
+        groups[i] = group
+        return op, Independent(self.group_size, self.make, tuple(groups), next_key)
+
+    def update(self, ctx: Context, event: Op) -> Generator:
+        thread = ctx.thread_of(event.process)
+        if not isinstance(thread, int) or not self.groups:
+            return self
+        groups_threads = self._threads(ctx)
+        for i, threads in enumerate(groups_threads):
+            if thread in threads and i < len(self.groups):
+                key, gen = self.groups[i]
+                if gen is None:
+                    return self
+                sub = ctx.restrict(lambda t, ts=frozenset(threads): t in ts)
+                groups = list(self.groups)
+                groups[i] = (key, gen.update(sub, _unwrap(event)))
+                return Independent(self.group_size, self.make, tuple(groups), self.next_key)
+        return self
+
+
+def independent(group_size: int, make: Callable[[int], GenLike]) -> Generator:
+    def build(key: int) -> Generator:
+        return lift(make(key)) or Void()
+    return Independent(group_size, build)

@@ -55,6 +55,8 @@ class TestOptions:
     recovery_time: float = 10.0
     nemesis_interval: float = 5.0
     lab_nodes: int = 5
+    ops_per_key: int = 100
+    no_quorum: bool = False
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -170,7 +172,7 @@ def run(opts: TestOptions, console: Console) -> int:
 
 def _run(opts: TestOptions, test: dict[str, Any], nodes: list[inventory.Node],
          ansible: Ansible, run_dir: Path, console: Console) -> int:
-    wl = workloads.WORKLOADS[opts.workload](vars(opts))
+    wl = workloads.WORKLOADS[opts.workload]({**vars(opts), "out_dir": run_dir})
     names = [n.name for n in nodes]
     nem = nemesis.NEMESES[opts.nemesis](vars(opts), ansible, names)
     history = HistoryWriter(run_dir / "history.jsonl")

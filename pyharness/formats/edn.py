@@ -15,7 +15,7 @@ ones (``:key`` in Porcupine's kv histories, for instance) go to ``Op.extra``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,11 +31,11 @@ def to_python(v: Any) -> Any:
     """EDN values to plain Python: keywords/symbols to names, sequences to lists."""
     if isinstance(v, Keyword | Symbol):
         return v.name
-    if isinstance(v, dict):
+    if isinstance(v, Mapping):
         return {to_python(k): to_python(x) for k, x in v.items()}
     if isinstance(v, frozenset | set):
         return sorted((to_python(x) for x in v), key=repr)
-    if isinstance(v, list | tuple):
+    if isinstance(v, Sequence) and not isinstance(v, str):
         return [to_python(x) for x in v]
     return v
 
@@ -97,7 +97,7 @@ def top_level_maps(text: str, path: Path) -> Iterator[tuple[int, str]]:
 
 def op_from_map(m: Any, path: Path, line: int, position: int) -> Op:
     """Validate one parsed map and build an Op, naming file:line on error."""
-    if not isinstance(m, dict):
+    if not isinstance(m, Mapping):
         raise HistoryError(f"{path}:{line}: expected an op map, got {type(m).__name__}")
     d = to_python(m)
     if "type" not in d or "f" not in d or "process" not in d:
@@ -118,13 +118,18 @@ def op_from_map(m: Any, path: Path, line: int, position: int) -> Op:
 
 def read_edn(path: Path) -> list[Op]:
     """Read a Jepsen/Knossos EDN history (vector, list, or one map per line)."""
+    return [op for _, op in read_edn_lines(path)]
+
+
+def read_edn_lines(path: Path) -> list[tuple[int, Op]]:
+    """Like :func:`read_edn`, keeping each op's line number for later checks."""
     text = path.read_text(encoding="utf-8")
-    ops: list[Op] = []
+    ops: list[tuple[int, Op]] = []
     for line, src in top_level_maps(text, path):
         try:
             m = edn_format.loads(src)
         except Exception as e:  # edn_format raises several types for bad syntax
             msg = str(e).splitlines()[0] if str(e) else type(e).__name__
             raise HistoryError(f"{path}:{line}: expected an EDN op map: {msg}") from None
-        ops.append(op_from_map(m, path, line, len(ops)))
+        ops.append((line, op_from_map(m, path, line, len(ops))))
     return ops

@@ -228,3 +228,24 @@ def test_stuck_generator_is_an_error(tmp_path: Path) -> None:
 
     with pytest.raises(interpreter.GeneratorStuck):
         run(tmp_path, Stuck(), Register())
+
+
+def test_independent_gives_each_group_its_own_keys(tmp_path: Path) -> None:
+    client = Register()
+    gen = g.clients(g.independent(2, lambda key: g.limit(5, g.repeat({"f": "write",
+                                                                        "value": key}))))
+    w = HistoryWriter(tmp_path / "h.jsonl")
+    interpreter.run({}, g.limit(40, gen), client, None, ["n1"], 4, w, rng=random.Random(3))
+    ops = [o for o in w.ops if o.type == INVOKE]
+    assert len(ops) == 40
+    by_key: dict[int, set[int]] = {}
+    for o in ops:
+        key, value = o.value
+        assert value == key  # the per-key generator saw its own key
+        by_key.setdefault(key, set()).add(o.process % 4)
+    counts = Counter(o.value[0] for o in ops)
+    assert all(count <= 5 for count in counts.values())
+    assert sorted(counts.values()).count(5) >= len(counts) - 2  # only the last keys are partial
+    # A key is worked on by one group of threads: {0, 1} or {2, 3}; both work.
+    assert all(threads <= {0, 1} or threads <= {2, 3} for threads in by_key.values())
+    assert {0, 1, 2, 3} == set().union(*by_key.values())

@@ -1,0 +1,79 @@
+"""Jepsen's console log of operations.
+
+Old Jepsen tests logged every op through ``jepsen.util``, one line each::
+
+    INFO  jepsen.util - 3	:invoke	:cas	[1 4]
+    INFO  jepsen.util - 3	:fail	:cas	[1 4]
+    INFO  jepsen.util - 0	:info	:write	:timed-out
+
+Fields are tab-separated (some copies expand the tabs to spaces): process,
+type, function, value. The value is EDN (``nil``, ``3``, ``[1 4]``,
+``:timed-out``) and is parsed by ``edn_format``.
+Porcupine's etcd test data is in this form. Lines from other loggers are not
+ops and are skipped; a ``jepsen.util`` line that is not an op is an error.
+Logs carry no op times; ops are indexed by position.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import edn_format
+
+from pyharness.formats.edn import to_python
+from pyharness.history import TYPES, HistoryError, Op
+
+OP_LINE = re.compile(r"\b(?:TRACE|DEBUG|INFO|WARN|ERROR)\s+jepsen\.util\s+-\s+(.*)$")
+# tabs in Jepsen's own logs; some copies have them expanded to spaces
+FIELDS = re.compile(r"(\S+)\s+(\S+)\s+(\S+)(?:\s+(.*))?$")
+OTHER_LOG_LINE = re.compile(r"^(?:\S+\s+\S+\s+)?\{?\s*(?:TRACE|DEBUG|INFO|WARN|ERROR|FATAL)\s+\S")
+
+
+def looks_like(line: str) -> bool:
+    return OP_LINE.search(line) is not None
+
+
+def parse_line(line: str, path: Path, lineno: int, position: int) -> Op | None:
+    """One log line to an Op; None for lines of other loggers."""
+    m = OP_LINE.search(line)
+    if m is None:
+        if OTHER_LOG_LINE.match(line):
+            return None
+        raise HistoryError(f"{path}:{lineno}: expected a Jepsen log line "
+                           "'INFO  jepsen.util - <process>\\t:<type>\\t:<f>\\t<value>'")
+    fields = FIELDS.match(m.group(1))
+    if fields is None:
+        raise HistoryError(f"{path}:{lineno}: expected process, :type, :f and value "
+                           "separated by tabs or spaces")
+    proc_s, type_s, f_s, value_s = fields.groups()
+    value_s = (value_s or "").strip() or "nil"
+    if proc_s.lstrip("-").isdigit():
+        process: int | str = int(proc_s)
+    elif proc_s.startswith(":") and len(proc_s) > 1:
+        process = proc_s[1:]
+    else:
+        raise HistoryError(
+            f"{path}:{lineno}: expected a process number or :nemesis, got {proc_s!r}")
+    if not type_s.startswith(":") or type_s[1:] not in TYPES:
+        raise HistoryError(f"{path}:{lineno}: expected :type one of "
+                           + ", ".join(":" + t for t in TYPES) + f", got {type_s!r}")
+    if not f_s.startswith(":") or len(f_s) < 2:
+        raise HistoryError(f"{path}:{lineno}: expected :f as a keyword, got {f_s!r}")
+    try:
+        value = to_python(edn_format.loads(value_s))
+    except Exception:  # edn_format raises several types for bad syntax
+        raise HistoryError(f"{path}:{lineno}: expected an EDN value, got {value_s!r}") from None
+    return Op(type=type_s[1:], f=f_s[1:], value=value, process=process, index=position)
+
+
+def read_jepsen_log(path: Path) -> list[Op]:
+    ops: list[Op] = []
+    with path.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            op = parse_line(line.rstrip("\n"), path, lineno, len(ops))
+            if op is not None:
+                ops.append(op)
+    return ops

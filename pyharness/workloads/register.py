@@ -1,0 +1,100 @@
+"""The register workload: read, write and compare-and-set on independent keys.
+
+Client threads are split into groups; each group works on one key at a time
+(Jepsen's independent generator), for ``--ops-per-key`` ops, then moves to a
+fresh key. Values are small (0–4) so that writes collide and the checker has
+something to judge. Op values in the history are ``[key, value]``; a cas's
+value is ``[key, [expected, new]]``.
+
+- ``read``: a quorum read by default; ``--no-quorum`` reads from the member's
+  local state, which may be stale (the checker should catch that).
+- ``write v``: set the key.
+- ``cas [v v']``: set to v' if the key holds v (v2 ``prevValue``). "Compare
+  failed" or "key not found" means it certainly did not happen: ``fail``.
+
+A timeout is ``info`` for write and cas (it may still commit), ``fail`` for a
+read (reads have no effect).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import etcd
+
+from checkers.linearizable import Linearizable
+from pyharness import etcd_v2
+from pyharness import generator as g
+from pyharness.history import FAIL, INFO, OK, Op
+from pyharness.workloads.base import Workload, node_endpoint
+
+VALUES = 5
+
+
+@dataclass
+class RegisterClient:
+    prefix: str = ""
+    conn: etcd.Client | None = None
+    quorum: bool = True
+
+    def open(self, test: Mapping[str, Any], node: str) -> RegisterClient:
+        address, port = node_endpoint(test, node)
+        return RegisterClient(prefix=f"{test['key_prefix']}/register",
+                              conn=etcd_v2.connect(address, port, timeout=test["op_timeout"]),
+                              quorum=not test["options"].get("no_quorum", False))
+
+    def close(self, test: Mapping[str, Any]) -> None:
+        if self.conn is not None:
+            self.conn.http.clear()
+
+    def invoke(self, test: Mapping[str, Any], op: Op) -> Op:
+        assert self.conn is not None
+        key, arg = op.value
+        path = f"{self.prefix}/{key}"
+        try:
+            if op.f == "read":
+                try:
+                    value: int | None = int(self.conn.read(path, quorum=self.quorum).value)
+                except etcd.EtcdKeyNotFound:
+                    value = None
+                return op.completion(OK, value=[key, value])
+            if op.f == "write":
+                self.conn.write(path, str(arg))
+                return op.completion(OK)
+            if op.f == "cas":
+                expected, new = arg
+                self.conn.write(path, str(new), prevValue=str(expected))
+                return op.completion(OK)
+        except Exception as e:
+            t = etcd_v2.classify(e)
+            definite = t.definite or op.f == "read"
+            return op.completion(FAIL if definite else INFO, error=t.error)
+        raise ValueError(f"register client: unknown f {op.f!r}")
+
+
+def _ops(opts: Mapping[str, Any]) -> g.Generator:
+    def r(ctx: g.Context) -> dict[str, Any]:
+        return {"f": "read"}
+
+    def w(ctx: g.Context) -> dict[str, Any]:
+        return {"f": "write", "value": ctx.rng.randrange(VALUES)}
+
+    def cas(ctx: g.Context) -> dict[str, Any]:
+        return {"f": "cas", "value": [ctx.rng.randrange(VALUES), ctx.rng.randrange(VALUES)]}
+
+    return g.mix(g.Fn(r), g.Fn(w), g.Fn(cas))
+
+
+def workload(opts: Mapping[str, Any]) -> Workload:
+    per_key = int(opts.get("ops_per_key", 100))
+    group = int(opts.get("key_group_size", 0)) or min(int(opts.get("concurrency", 10)), 5)
+    return Workload(
+        name="register",
+        client=RegisterClient(),
+        generator=g.independent(group, lambda _key: g.limit(per_key, _ops(opts))),
+        final_generator=None,
+        checkers=[Linearizable(model="cas-register", independent="tuple",
+                               out_dir=opts.get("out_dir"))],
+    )
