@@ -7,15 +7,74 @@ the timeline, written next to the history.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from checkers.core import Checker
+from checkers.core import Checker, compose
 from checkers.exceptions import UnhandledExceptionsChecker
 from checkers.perf import PerfChecker
 from checkers.stats import StatsChecker
 from checkers.timeline import TimelineChecker
+from pyharness.history import HistoryError
 
 
 def standard_checkers(out_dir: Path) -> list[Checker]:
     return [StatsChecker(), UnhandledExceptionsChecker(), PerfChecker(out_dir),
             TimelineChecker(out_dir)]
+
+
+def checker_names() -> list[str]:
+    return ["linear", "perf", "set", "stats", "timeline", "unhandled-exceptions"]
+
+
+def named_checker(name: str, out_dir: Path, model: str | None, hint: str,
+                  options: dict[str, Any], time_limit: float | None) -> Checker:
+    from checkers.linearizable import checker_for
+    from checkers.set import SetChecker
+
+    if name == "linear":
+        return checker_for(model, hint, options, time_limit, out_dir)
+    if name == "set":
+        return SetChecker()
+    table: dict[str, Callable[[], Checker]] = {
+        "stats": StatsChecker, "unhandled-exceptions": UnhandledExceptionsChecker,
+        "perf": lambda: PerfChecker(out_dir), "timeline": lambda: TimelineChecker(out_dir)}
+    if name not in table:
+        raise ValueError(f"--checker must be one of {', '.join(checker_names())}")
+    return table[name]()
+
+
+def run_checkers(path: Path, names: list[str], model: str | None, time_limit: float | None,
+                 out_dir: Path | None) -> tuple[dict[str, Any], Path]:
+    """Check a saved history (any supported format) or a whole store run.
+
+    A store run (a directory with ``test.json``) gets every checker it had,
+    unless ``names`` says otherwise; a history file gets ``linear`` by
+    default, with the semantics of the format it is written in."""
+    from pyharness import workloads
+    from pyharness.formats import read_history
+
+    if path.is_dir():
+        test = json.loads((path / "test.json").read_text()) if (path / "test.json").exists() \
+            else None
+        if test is None:
+            raise HistoryError(f"{path}: not a run directory (no test.json)")
+        loaded = read_history(path / "history.jsonl")
+        out = out_dir or path
+        opts = {**test.get("options", {}), "out_dir": out}
+        if names:
+            checkers = [named_checker(n, out, model, loaded.model_hint, loaded.options,
+                                      time_limit) for n in names]
+        else:
+            wl = workloads.WORKLOADS[opts["workload"]](opts)
+            checkers = [*wl.checkers, *standard_checkers(out)]
+        return compose(checkers, test, loaded.ops), out
+    loaded = read_history(path)
+    out = out_dir or path.parent
+    checkers = [named_checker(n, out, model, loaded.model_hint, loaded.options, time_limit)
+                for n in (names or ["linear"])]
+    results = compose(checkers, {}, loaded.ops)
+    results["format"] = loaded.format
+    return results, out

@@ -7,6 +7,7 @@ option, file, line or host at fault.
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -83,6 +84,66 @@ def test(
     except PlaybookFailed as e:
         raise _fail(str(e)) from None
     raise typer.Exit(code)
+
+
+@app.command()
+def analyze(
+    path: Annotated[Path, typer.Argument(
+        help="A history file (JSONL, Jepsen history.edn or log, Knossos EDN, Porcupine kv) "
+             "or a run directory in the store.")],
+    model: Annotated[str | None, typer.Option(
+        help="Linearizability model: cas-register, register or kv. "
+             "Default: the one the history's format implies.")] = None,
+    checker: Annotated[list[str] | None, typer.Option(
+        help="Checker to run (repeatable): linear, set, stats, unhandled-exceptions, perf, "
+             "timeline. Default: linear for a file, the run's own for a run directory.")] = None,
+    time_limit: Annotated[float | None, typer.Option(
+        help="Seconds the linearizability search may take before answering unknown.")] = None,
+    out_dir: Annotated[Path | None, typer.Option(
+        "--out", help="Where to write plots and failure drawings. Default: beside the history.")
+    ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print results as JSON.")] = False,
+) -> None:
+    """Check a saved history. Exit 0 valid, 1 invalid, 2 unknown or error."""
+    from pyharness.analysis import run_checkers
+
+    if not path.exists():
+        raise _fail(f"{path}: no such file or directory")
+    if model is not None and model not in ("cas-register", "register", "kv"):
+        raise _fail("--model must be one of cas-register, kv, register")
+    try:
+        results, _ = run_checkers(path, checker or [], model, time_limit, out_dir)
+    except (HistoryError, ValueError) as e:
+        raise _fail(str(e)) from None
+    if json_out:
+        print(json.dumps(results, default=str, indent=2))
+    else:
+        _print_analysis(results)
+    valid = results["valid?"]
+    raise typer.Exit(0 if valid is True else 1 if valid is False else 2)
+
+
+def _print_analysis(results: dict) -> None:
+    from pyharness.progress import results_table
+
+    out.print(results_table({k: v for k, v in results.items() if isinstance(v, dict)}))
+    linear = results.get("linear")
+    if isinstance(linear, dict):
+        for f in linear.get("failures", []):
+            key = linear["keys"][f["key"]]
+            out.print(f"[red]not linearizable[/red] on key {f['key']}: "
+                      f"{key['op'].get('description', f)} (op {key['op']['index']}, "
+                      f"process {key['op']['process']}) cannot be placed")
+            out.print(f"  states just before it: {', '.join(key.get('previous-states', []))}")
+            out.print(f"  longest linearizable prefix: {len(key.get('linearized-prefix', []))} ops")
+            if "file" in key:
+                out.print(f"  drawing: {key['file']}")
+        for k in linear.get("unknown", []):
+            out.print(f"[yellow]unknown[/yellow] on key {k}: {linear['keys'][k].get('reason')}")
+    valid = results["valid?"]
+    word = {True: "[green]valid[/green]", False: "[red]INVALID[/red]"}.get(
+        valid, "[yellow]unknown[/yellow]")  # type: ignore[call-overload]
+    out.print(f"verdict: {word}")
 
 
 @app.command()
