@@ -1,0 +1,382 @@
+"""Searching for a linearization: a frontier of configurations, event by event.
+
+This is Lowe's *just-in-time linearization* (also Knossos's ``linear``
+algorithm), with reductions that keep the frontier small.
+
+A *configuration* is what a partial linearization leaves behind:
+
+- the model state it produced;
+- ``L``: open (invoked, not yet completed) operations it already linearized;
+- ``A``: open operations it may treat as linearized or not, at its choice
+  (*optional*, see below);
+- ``U``: how many crashed operations of each interchangeable class it used.
+
+Walking the history in order, an invocation changes nothing (the new op is
+merely available) and a crashed invocation adds one op to its class's pool.
+At the completion of op ``o`` every configuration must have linearized ``o``;
+those that have not try every way of linearizing some other open or crashed
+operations and then ``o`` (a breadth-first *closure*). Configurations that
+cannot are dropped. If none is left, no linearization exists: ``o`` is the op
+that cannot be placed. Ops placed after ``o`` are never tried at ``o``'s
+completion; they are tried "just in time", at their own completions, so the
+work is the history length times the frontier size.
+
+Reductions, each sound because it only removes configurations that another
+one *dominates* (can do everything it can):
+
+- *Optional ops.* An open op that could run now without changing the state
+  (a read that matches, a write of the value already held) can be slotted in
+  at this instant at no cost, so from now on it is optional: it may be
+  considered done, or still be placed later with an effect. Likewise a blind
+  write (one that sets the state whatever it was) can hide, invisibly, just
+  before another blind write; any number of them can, since each is legal in
+  every state. (Ops legal only in some states cannot all hide at once: a cas
+  that hid changes what the next one sees.) Optional beats both "done"
+  and "still to do", which collapses the orders of concurrent writes nobody
+  observed: the blow-up that makes Knossos and Porcupine slow with many
+  concurrent writers.
+- *Crashed ops as counts.* Crashed ops of one class (same function and
+  argument) are interchangeable and available forever after invocation. A
+  configuration with the same state, same open-op statuses and fewer crashed
+  ops used dominates. Placing a crashed op that does not change the state is
+  never useful.
+
+Budgets: a deadline and a cap on configurations held at once (frontier plus
+closure). Exceeding either gives the verdict ``"unknown"`` with a reason,
+never an unbounded run.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from checkers.linear_prep import CLOSE, CRASH, OPEN, Problem
+from checkers.models import Call, Model
+
+Verdict = bool | Literal["unknown"]
+
+# A path is a linked list of cells, newest first, shared between configurations:
+# (entry id or -1, (ops hidden before it, ops made no-op after it: bit masks, and the
+# bit -> entry map to read them) or None, entries made optional, parent, depth)
+Path = tuple[int, Any, tuple[int, ...] | None, Any, int] | None
+
+DEFAULT_MAX_CONFIGS = 500_000
+_MEMO_MAX = 2_000_000
+
+
+class Abort(Exception):
+    """A budget ran out; carries the reason."""
+
+
+@dataclass
+class SearchResult:
+    valid: Verdict
+    reason: str | None = None
+    failed_entry: int | None = None
+    previous_states: list[Any] = field(default_factory=list)
+    reachable_states: list[Any] = field(default_factory=list)
+    prefix: list[int] = field(default_factory=list)  # entry ids, in linearization order
+    max_frontier: int = 0
+    explored: int = 0
+
+
+# U packs one 16-bit counter per crashed class; bit 15 of each is a guard bit, so
+# "every counter of a <= its counter in b" is one subtraction: no field borrows
+# iff ((b | H) - a) & H == H, where H holds the guard bits.
+FIELD = 16
+MAX_COUNT = (1 << (FIELD - 1)) - 1
+
+Config = tuple[int, int, int, Path]  # L, A, U, path
+Frontier = dict[Hashable, list[Config]]
+
+
+def _insert(front: Frontier, s: Hashable, L: int, A: int, U: int, path: Path, H: int) -> bool:
+    """Add a configuration unless one already held dominates it; drop those it dominates.
+
+    ``c1`` dominates ``c2`` (same state) when every open op is as free in c1
+    as in c2 (optional beats done and to-do) and c1 used no more crashed ops.
+    """
+    lst = front.get(s)
+    if lst is None:
+        front[s] = [(L, A, U, path)]
+        return True
+    LA = L | A
+    for L2, A2, U2, _ in lst:
+        if (not (L2 & ~L) and not (LA & ~(L2 | A2))
+                and (U2 == U or ((U | H) - U2) & H == H)):
+            return False
+    keep = [c for c in lst
+            if (L & ~c[0]) or ((c[0] | c[1]) & ~LA) or ((c[2] | H) - U) & H != H]
+    keep.append((L, A, U, path))
+    front[s] = keep
+    return True
+
+
+def _size(front: Frontier) -> int:
+    return sum(len(v) for v in front.values())
+
+
+class Search:
+    """One key's search. Construct, then :meth:`run`."""
+
+    def __init__(self, model: Model, problem: Problem, deadline: float | None = None,
+                 max_configs: int = DEFAULT_MAX_CONFIGS) -> None:
+        self.model = model
+        self.problem = problem
+        self.deadline = deadline
+        self.max_configs = max_configs
+        self.calls: list[Call] = []
+        cids: dict[Call, int] = {}
+        self.cid: list[int] = []
+        # crashed ops: one class per distinct call; instances in invocation order
+        self.crash_class: dict[int, int] = {}
+        self.class_cid: list[int] = []
+        self.class_blind: list[bool] = []
+        self.class_instances: list[list[int]] = []
+        crash_ix: dict[Call, int] = {}
+        for e in problem.entries:
+            c = cids.get(e.call)
+            if c is None:
+                c = cids[e.call] = len(self.calls)
+                self.calls.append(e.call)
+            self.cid.append(c)
+            if e.crashed:
+                k = crash_ix.get(e.call)
+                if k is None:
+                    k = crash_ix[e.call] = len(self.class_cid)
+                    self.class_cid.append(c)
+                    self.class_blind.append(model.blind(e.call))
+                    self.class_instances.append([])
+                self.class_instances[k].append(e.id)
+                self.crash_class[e.id] = k
+        self.ro = [model.read_only(e.call) for e in problem.entries]
+        self.bl = [model.blind(e.call) for e in problem.entries]
+        self.memo: dict[tuple[Hashable, int], tuple[Hashable, ...]] = {}
+        self.H = sum(1 << (FIELD * k + FIELD - 1) for k in range(len(self.class_cid)))
+
+        self.max_frontier = 0
+        self.explored = 0
+        self.on_frontier: Callable[[int, Frontier], None] | None = None  # for studies
+
+    # -- model steps, memoized: histories repeat the same few calls and states
+    def step(self, s: Hashable, c: int) -> tuple[Hashable, ...]:
+        k = (s, c)
+        r = self.memo.get(k)
+        if r is None:
+            if len(self.memo) > _MEMO_MAX:
+                self.memo.clear()
+            r = self.memo[k] = tuple(self.model.step(s, self.calls[c]))
+        return r
+
+    def _check_time(self) -> None:
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise Abort("time limit reached")
+
+    def run(self) -> SearchResult:
+        try:
+            return self._run()
+        except Abort as e:
+            return SearchResult("unknown", reason=str(e), max_frontier=self.max_frontier,
+                                explored=self.explored)
+
+    def _noops(self, s: Hashable, open_list: list[tuple[int, int]]) -> int:
+        m = 0
+        for bit, x in open_list:
+            if self.step(s, self.cid[x]) == (s,):
+                m |= bit
+        return m
+
+    def _run(self) -> SearchResult:
+        step, cid, H = self.step, self.cid, self.H
+        frontier: Frontier = {self.model.init(): [(0, 0, 0, None)]}
+        slot_of: dict[int, int] = {}  # open entry id -> bit
+        free_bits: list[int] = []
+        next_bit = 1
+        open_list: list[tuple[int, int]] = []  # (bit, entry id)
+        avail = [0] * len(self.class_cid)
+        for n, (kind, eid) in enumerate(self.problem.events):
+            if n & 255 == 0:
+                self._check_time()
+            if kind == CRASH:
+                k = self.crash_class[eid]
+                avail[k] += 1
+                if avail[k] > MAX_COUNT:
+                    raise Abort(f"more than {MAX_COUNT} crashed ops of one kind")
+                continue
+            if kind == OPEN:
+                if free_bits:
+                    bit = free_bits.pop()
+                else:
+                    bit, next_bit = next_bit, next_bit << 1
+                slot_of[eid] = bit
+                open_list.append((bit, eid))
+                c = cid[eid]
+                for s, lst in frontier.items():
+                    # a config whose state lets the new op run as a no-op gets it as optional
+                    if step(s, c) == (s,):
+                        frontier[s] = [(L, A | bit, U, (-1, None, (eid,), p, _depth(p) + 1))
+                                       for L, A, U, p in lst]
+                continue
+            assert kind == CLOSE
+            bit = slot_of.pop(eid)
+            new: Frontier = {}
+            todo: list[tuple[Hashable, int, int, int, Path]] = []
+            effect = not self.ro[eid]
+            for s, lst in frontier.items():
+                for L, A, U, p in lst:
+                    if L & bit:
+                        _insert(new, s, L & ~bit, A, U, p, H)
+                    elif A & bit:
+                        # optional: either it hid earlier, or it takes effect now
+                        _insert(new, s, L, A & ~bit, U, p, H)
+                        if effect:
+                            todo.append((s, L, A & ~bit, U, p))
+                    else:
+                        todo.append((s, L, A, U, p))
+            seen: Frontier = {}
+            if todo:
+                seen = self._closure(todo, bit, eid, open_list, avail, new)
+            if not new:
+                return self._failure(eid, frontier, seen)
+            open_list.remove((bit, eid))
+            free_bits.append(bit)
+            frontier = new
+            if self.on_frontier is not None:
+                self.on_frontier(n, frontier)
+            size = _size(frontier)
+            if size > self.max_frontier:
+                self.max_frontier = size
+        return SearchResult(True, max_frontier=self.max_frontier, explored=self.explored)
+
+    def _closure(self, todo: list[tuple[Hashable, int, int, int, Path]], target: int,
+                 target_eid: int, open_list: list[tuple[int, int]], avail: list[int],
+                 new: Frontier) -> Frontier:
+        """Extend configs lacking ``target`` until they linearize it; results go to ``new``."""
+        step, cid, ro, bl, H = self.step, self.cid, self.ro, self.bl, self.H
+        seen: Frontier = {}
+        queue: deque[tuple[Hashable, int, int, int, Path, bool]] = deque()
+        for cfg in todo:
+            if _insert(seen, *cfg, H):
+                queue.append((*cfg, False))
+        budget = self.max_configs - _size(new)
+        held = len(queue)
+        n = 0
+        target_effect = not ro[target_eid]
+        moves = [(bit, x, cid[x], bl[x]) for bit, x in open_list if not ro[x]]
+        blind_mask = 0
+        for bit, x in open_list:
+            if bl[x]:
+                blind_mask |= bit
+        slots = dict(open_list)  # for paths: bit -> entry, fixed during this closure
+        noop: dict[Hashable, int] = {}  # state -> open ops that are no-ops there
+        crash = [(k, self.class_cid[k], FIELD * k, self.class_blind[k], self.class_instances[k])
+                 for k in range(len(avail)) if avail[k]]
+
+        def emit(s2: Hashable, L2: int, A2: int, U2: int, p: Path, x: int, blind: bool,
+                 crashed: bool) -> None:
+            nonlocal held
+            # other blind writes can hide just before a blind write, in any number
+            before = blind_mask & ~(L2 | A2) if blind else 0
+            A2 |= before
+            after = noop.get(s2)
+            if after is None:
+                after = noop[s2] = self._noops(s2, open_list)
+            after &= ~(L2 | A2)  # ops that are no-ops in the new state
+            A2 |= after
+            p2 = (x, (before, after, slots) if before or after else None, None, p,
+                  _depth(p) + 1 + (before | after).bit_count())
+            if (L2 | A2) & target:
+                _insert(new, s2, L2 & ~target, A2 & ~target, U2, p2, H)
+                if L2 & target or not target_effect:
+                    return
+                # it hid on the way; placing it with effect later is another option
+                A2 &= ~target
+            if _insert(seen, s2, L2, A2, U2, p2, H):
+                # a crashed op nobody observed yet: only a state-dependent op may follow
+                queue.append((s2, L2, A2, U2, p2, crashed and not (after & ~target)))
+                held += 1
+                if held > budget:
+                    raise Abort(f"more than {self.max_configs} configurations")
+
+        while queue:
+            s, L, A, U, p, fresh = queue.popleft()
+            n += 1
+            if n & 1023 == 0:
+                self._check_time()
+            for bit, x, c, blind in moves:
+                if L & bit or (fresh and blind):
+                    continue
+                for s2 in step(s, c):
+                    emit(s2, L | bit, A & ~bit, U, p, x, blind, False)
+            for k, c, shift, blind, instances in crash:
+                used = (U >> shift) & 0xFFFF
+                if used >= avail[k] or (fresh and blind):
+                    continue
+                for s2 in step(s, c):
+                    if s2 != s:
+                        # no hiding before a crashed write: it is placed only to be observed
+                        emit(s2, L, A, U + (1 << shift), p, instances[used], False, True)
+        self.explored += n
+        return seen
+
+    def _failure(self, eid: int, frontier: Frontier, seen: Frontier) -> SearchResult:
+        best: Path = None
+        for front in (frontier, seen):
+            for lst in front.values():
+                for _, _, _, p in lst:
+                    if _depth(p) > _depth(best):
+                        best = p
+        cut = self.problem.entries[eid].comp_pos
+        done = {e.id for e in self.problem.entries if 0 <= e.comp_pos < cut and not e.crashed}
+        return SearchResult(
+            False,
+            failed_entry=eid,
+            previous_states=list(frontier),
+            reachable_states=list(dict.fromkeys([*frontier, *seen])),
+            prefix=linear_order(best, done),
+            max_frontier=self.max_frontier,
+            explored=self.explored,
+        )
+
+
+def _depth(p: Path) -> int:
+    return 0 if p is None else p[4]
+
+
+def linear_order(path: Path, done: set[int]) -> list[int]:
+    """Entry ids in linearization order along ``path``.
+
+    An op placed with an effect sits where it was placed; an op only ever
+    optional sits where it became optional, and counts only if ``done`` (it
+    completed, so the path did treat it as linearized).
+    """
+    cells = []
+    while path is not None:
+        cells.append(path)
+        path = path[3]
+    seq: list[tuple[int, bool]] = []  # (entry, placed with effect)
+    for x, masks, after, _, _ in reversed(cells):
+        if masks is not None:  # (hidden-before mask, no-op-after mask, bit -> entry)
+            bmask, amask, slots = masks
+            seq.extend((y, False) for b, y in slots.items() if bmask & b)
+            if x >= 0:
+                seq.append((x, True))
+            seq.extend((y, False) for b, y in slots.items() if amask & b)
+            continue
+        if x >= 0:
+            seq.append((x, True))
+        seq.extend((y, False) for y in after or ())
+    placed = {x for x, eff in seq if eff}
+    out: list[int] = []
+    seen: set[int] = set()
+    for x, eff in seq:
+        if x in seen:
+            continue
+        if eff or (x not in placed and x in done):
+            seen.add(x)
+            out.append(x)
+    return out

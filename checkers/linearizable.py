@@ -1,0 +1,162 @@
+"""The linearizability checker.
+
+Linearizability (Herlihy & Wing) asks whether every operation appears to
+take effect atomically at some instant between its invocation and its
+completion. It is the property etcd promises for its keys, and the one a
+stale read, a lost write or a split brain breaks.
+
+This checker follows the usual recipe:
+
+1. split the history by key: keys are independent, and a history is
+   linearizable iff each key's sub-history is (P-compositionality);
+2. per key, search for a linearization against a sequential *model*
+   (:mod:`checkers.models`) with a frontier of configurations
+   (:mod:`checkers.linear_search`), honouring crashed (``info``) ops as
+   "may have happened at any later time, or never";
+3. report: ``True``, ``False`` (with the op that cannot be placed, the states
+   just before it, the longest linearizable prefix, and an HTML drawing), or
+   ``"unknown"`` when the time or memory budget runs out.
+
+Sources differ in what their ops mean (see :mod:`pyharness.formats`): the
+initial state, whether a read of nil matches anything, whether a failed op
+is a definite answer or simply did not happen. Those are explicit options
+here, never guesses from file names.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Hashable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from checkers.core import UNKNOWN, merge_valid
+from checkers.linear_prep import Independent, Problem, prepare
+from checkers.linear_report import write_failure_html
+from checkers.linear_search import DEFAULT_MAX_CONFIGS, Search, SearchResult
+from checkers.models import Model, make_model
+from pyharness.history import Op
+
+DEFAULT_TIME_LIMIT = 300.0
+_REGISTERS = {"register", "cas-register"}
+
+
+def key_label(key: Hashable) -> str:
+    if key is None:
+        return "all"
+    if isinstance(key, tuple):
+        return "[" + " ".join(map(str, key)) + "]"
+    return str(key)
+
+
+class Linearizable:
+    """Checks that a history is linearizable with respect to a model.
+
+    ``model``: a name from :data:`checkers.models.MODELS` or a Model.
+    ``initial``, ``nil_read_matches_any``: the model's options.
+    ``definite_fail``: a ``fail`` is a definite answer the model checks
+    (Porcupine's etcd reading) rather than "did not happen" (Jepsen's).
+    ``independent``: ``"tuple"`` for ``[key value]`` values, ``"key"`` for a
+    ``key`` field, None for one register.
+    ``time_limit`` (seconds, whole history) and ``max_configs`` bound the work.
+    ``out_dir``: where failure drawings go (none if None).
+    """
+
+    name = "linear"
+
+    def __init__(self, model: str | Model = "cas-register", *, initial: Any = None,
+                 nil_read_matches_any: bool = False, definite_fail: bool = False,
+                 independent: Independent = None, time_limit: float | None = DEFAULT_TIME_LIMIT,
+                 max_configs: int = DEFAULT_MAX_CONFIGS, out_dir: Path | str | None = None) -> None:
+        self.model = model if isinstance(model, Model) else make_model(
+            model, initial=initial, nil_read_matches_any=nil_read_matches_any)
+        self.definite_fail = definite_fail
+        self.independent = independent
+        self.time_limit = time_limit
+        self.max_configs = max_configs
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+
+    def check(self, test: Mapping[str, Any], history: Sequence[Op]) -> dict[str, Any]:
+        started = time.monotonic()
+        deadline = None if self.time_limit is None else started + self.time_limit
+        problems, ignored = prepare(history, self.model, definite_fail=self.definite_fail,
+                                    independent=self.independent)
+        keys: dict[str, Any] = {}
+        failures: list[dict[str, Any]] = []
+        for key in sorted(problems, key=lambda k: (str(type(k)), str(k))):
+            label = key_label(key)
+            problem = problems[key]
+            res = Search(self.model, problem, deadline, self.max_configs).run()
+            keys[label] = self._key_result(label, problem, res)
+            if res.valid is False:
+                failure = {"key": label, **keys[label]["op"]}
+                if "file" in keys[label]:
+                    failure["file"] = keys[label]["file"]
+                failures.append(failure)
+        valid = merge_valid([r["valid?"] for r in keys.values()])
+        out: dict[str, Any] = {
+            "valid?": valid,
+            "model": self.model.name,
+            "key-count": len(keys),
+            "keys": keys,
+            "failures": failures,
+            "unknown": [k for k, r in keys.items() if r["valid?"] == UNKNOWN],
+            "time-s": round(time.monotonic() - started, 3),
+        }
+        if ignored:
+            out["ignored-ops"] = ignored  # functions the model does not know
+        return out
+
+    def _key_result(self, label: str, problem: Problem, res: SearchResult) -> dict[str, Any]:
+        m = self.model
+        r: dict[str, Any] = {"valid?": res.valid, "ops": len(problem.entries),
+                             "dropped": problem.dropped, "max-frontier": res.max_frontier,
+                             "explored": res.explored}
+        if res.reason:
+            r["reason"] = res.reason
+        if res.valid is False and res.failed_entry is not None:
+            e = problem.entries[res.failed_entry]
+            previous = [m.describe_state(s) for s in res.previous_states]
+            reachable = [m.describe_state(s) for s in res.reachable_states]
+            r["op"] = {"index": e.index, "process": e.process, "f": e.call.f,
+                       "value": e.complete.value if e.complete is not None else e.invoke.value,
+                       "type": e.complete.type if e.complete is not None else "info",
+                       "description": m.describe_call(e.call)}
+            r["previous-states"] = previous
+            r["reachable-states"] = reachable
+            r["linearized-prefix"] = [problem.entries[i].index for i in res.prefix]
+            if self.out_dir is not None:
+                path = write_failure_html(self.out_dir, label, m, problem, res.failed_entry,
+                                          res.prefix, previous, reachable)
+                r["file"] = str(path)
+        return r
+
+
+def checker_for(model: str | None, hint: str, options: Mapping[str, Any],
+                time_limit: float | None = None, out_dir: Path | str | None = None) -> Linearizable:
+    """A checker honouring a source's semantics; ``model`` overrides the hinted one."""
+    name = model or hint
+    opts = dict(options)
+    if name != hint and not (name in _REGISTERS and hint in _REGISTERS):
+        # another family of model: the source's initial state means nothing to it
+        opts = {k: v for k, v in opts.items() if k in ("definite_fail", "independent")}
+    return Linearizable(
+        name, initial=opts.get("initial", "" if name == "kv" else None),
+        nil_read_matches_any=bool(opts.get("nil_read_matches_any", False)),
+        definite_fail=bool(opts.get("definite_fail", False)),
+        independent=opts.get("independent"),
+        time_limit=DEFAULT_TIME_LIMIT if time_limit is None else time_limit,
+        out_dir=out_dir)
+
+
+def analyze_file(path: Path | str, model: str | None = None, time_limit: float | None = None,
+                 out_dir: Path | str | None = None) -> dict[str, Any]:
+    """Read any supported history file and check it, with its source's semantics."""
+    from pyharness.formats import read_history  # keeps checkers importable without formats
+
+    loaded = read_history(path)
+    checker = checker_for(model, loaded.model_hint, loaded.options, time_limit, out_dir)
+    result = checker.check({}, loaded.ops)
+    result["format"] = loaded.format
+    result["semantics"] = {k: v for k, v in loaded.options.items()}
+    return result

@@ -1,0 +1,351 @@
+"""Linearizability checker: crafted histories, budgets, reports, and a brute-force oracle."""
+
+from __future__ import annotations
+
+import itertools
+import random
+from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from checkers.core import compose
+from checkers.linear_prep import prepare
+from checkers.linearizable import Linearizable
+from checkers.models import Call, Model, make_model
+from pyharness.history import Op
+
+
+def h(*rows: tuple[Any, str, str, Any]) -> list[Op]:
+    """History from (process, type, f, value) rows."""
+    ops = [Op(type=t, f=f, value=v, process=p) for p, t, f, v in rows]
+    for i, op in enumerate(ops):
+        op.index = i
+    return ops
+
+
+def knossos(**kw: Any) -> Linearizable:
+    return Linearizable("cas-register", initial=0, nil_read_matches_any=True, **kw)
+
+
+def ours(**kw: Any) -> Linearizable:
+    return Linearizable("cas-register", initial=None, independent="tuple", **kw)
+
+
+# -- crafted histories --------------------------------------------------------
+
+def test_sequential_history_is_linearizable() -> None:
+    hist = h((0, "invoke", "write", 1), (0, "ok", "write", 1),
+             (0, "invoke", "read", None), (0, "ok", "read", 1),
+             (0, "invoke", "cas", [1, 2]), (0, "ok", "cas", [1, 2]),
+             (0, "invoke", "read", None), (0, "ok", "read", 2))
+    assert knossos().check({}, hist)["valid?"] is True
+
+
+def test_stale_read_after_completed_write_is_not_linearizable() -> None:
+    hist = h((0, "invoke", "write", 1), (0, "ok", "write", 1),
+             (0, "invoke", "write", 2), (0, "ok", "write", 2),
+             (1, "invoke", "read", None), (1, "ok", "read", 1))
+    res = knossos().check({}, hist)
+    assert res["valid?"] is False
+    key = res["keys"]["all"]
+    assert key["op"]["index"] == 4 and key["op"]["f"] == "read" and key["op"]["value"] == 1
+    assert key["previous-states"] == ["2"]
+    assert key["linearized-prefix"] == [0, 2]  # the two writes, in order
+
+
+def test_concurrent_write_may_be_seen_by_overlapping_reads_in_either_order() -> None:
+    # read 1 then read 0 while a write of 1 is pending: 0 must precede 1
+    hist = h((0, "invoke", "write", 1),
+             (1, "invoke", "read", None), (1, "ok", "read", 0),
+             (2, "invoke", "read", None), (2, "ok", "read", 1),
+             (0, "ok", "write", 1))
+    assert knossos().check({}, hist)["valid?"] is True
+    # but once a reader saw 1, a later (non-overlapping) read of 0 is a violation
+    bad = h((0, "invoke", "write", 1),
+            (2, "invoke", "read", None), (2, "ok", "read", 1),
+            (1, "invoke", "read", None), (1, "ok", "read", 0),
+            (0, "ok", "write", 1))
+    assert knossos().check({}, bad)["valid?"] is False
+
+
+def test_crashed_write_may_take_effect_late_or_never() -> None:
+    late = h((0, "invoke", "write", 3), (0, "info", "write", 3),
+             (1, "invoke", "read", None), (1, "ok", "read", 0),
+             (1, "invoke", "read", None), (1, "ok", "read", 3))
+    assert knossos().check({}, late)["valid?"] is True
+    never = h((0, "invoke", "write", 3), (0, "info", "write", 3),
+              (1, "invoke", "read", None), (1, "ok", "read", 0))
+    assert knossos().check({}, never)["valid?"] is True
+    # it takes effect at most once: 3, then 4, then 3 again is impossible
+    twice = h((0, "invoke", "write", 3), (0, "info", "write", 3),
+              (1, "invoke", "read", None), (1, "ok", "read", 3),
+              (1, "invoke", "write", 4), (1, "ok", "write", 4),
+              (1, "invoke", "read", None), (1, "ok", "read", 3))
+    assert knossos().check({}, twice)["valid?"] is False
+
+
+def test_crashed_write_cannot_act_before_its_invocation() -> None:
+    hist = h((1, "invoke", "read", None), (1, "ok", "read", 3),
+             (0, "invoke", "write", 3), (0, "info", "write", 3))
+    assert knossos().check({}, hist)["valid?"] is False
+
+
+def test_many_crashed_writes_stay_cheap() -> None:
+    rows: list[tuple[Any, str, str, Any]] = []
+    for p in range(200):  # 200 crashed writers, all pending to the end
+        rows.append((p, "invoke", "write", p % 5))
+        rows.append((p, "info", "write", p % 5))
+    for i in range(200):
+        rows.append((1000, "invoke", "read", None))
+        rows.append((1000, "ok", "read", i % 5))
+    res = knossos(time_limit=30).check({}, h(*rows))
+    assert res["valid?"] is True
+    assert res["keys"]["all"]["max-frontier"] < 50
+
+
+def test_failed_ops_are_dropped_in_jepsen_semantics() -> None:
+    hist = h((0, "invoke", "write", 1), (0, "fail", "write", 1),
+             (1, "invoke", "read", None), (1, "ok", "read", 0))
+    assert knossos().check({}, hist)["valid?"] is True
+
+
+def test_definite_failed_cas_must_fit_where_the_compare_fails() -> None:
+    # register holds 1 throughout; cas [1 2] claims it found something else
+    rows = [(0, "invoke", "write", 1), (0, "ok", "write", 1),
+            (1, "invoke", "cas", [1, 2]), (1, "fail", "cas", [1, 2])]
+    porcupine = Linearizable("cas-register", initial=None, definite_fail=True)
+    assert porcupine.check({}, h(*rows))["valid?"] is False
+    assert knossos().check({}, h(*rows))["valid?"] is True  # dropped there
+    # with a concurrent write of 3 the failed cas can be placed after it
+    rows2 = [(0, "invoke", "write", 1), (0, "ok", "write", 1),
+             (2, "invoke", "write", 3),
+             (1, "invoke", "cas", [1, 2]), (1, "fail", "cas", [1, 2]),
+             (2, "ok", "write", 3)]
+    assert porcupine.check({}, h(*rows2))["valid?"] is True
+
+
+def test_nil_read_semantics_are_an_option() -> None:
+    rows = [(0, "invoke", "write", 1), (0, "ok", "write", 1),
+            (1, "invoke", "read", None), (1, "ok", "read", None)]
+    assert knossos().check({}, h(*rows))["valid?"] is True  # nil matches anything
+    assert Linearizable("cas-register").check({}, h(*rows))["valid?"] is False  # nil = empty
+
+
+def test_independent_keys_are_checked_separately() -> None:
+    rows = [(0, "invoke", "write", ["a", 1]), (0, "ok", "write", ["a", 1]),
+            (1, "invoke", "write", ["b", 2]), (1, "ok", "write", ["b", 2]),
+            (0, "invoke", "read", ["a", None]), (0, "ok", "read", ["a", 1]),
+            (1, "invoke", "read", ["b", None]), (1, "ok", "read", ["b", 1])]
+    res = ours().check({}, h(*rows))
+    assert res["valid?"] is False
+    assert res["keys"]["a"]["valid?"] is True
+    assert res["keys"]["b"]["valid?"] is False
+    assert [f["key"] for f in res["failures"]] == ["b"]
+    absent = h((0, "invoke", "read", ["c", None]), (0, "ok", "read", ["c", None]))
+    assert ours().check({}, absent)["valid?"] is True
+
+
+def test_nemesis_and_unknown_functions_are_ignored() -> None:
+    rows = [("nemesis", "info", "kill", None),
+            (0, "invoke", "write", 2), (0, "ok", "write", 2),
+            (0, "invoke", "add", 7), (0, "ok", "add", 7),
+            (1, "invoke", "read", None), (1, "ok", "read", 2)]
+    res = knossos().check({}, h(*rows))
+    assert res["valid?"] is True
+    assert res["ignored-ops"] == 1
+
+
+def test_time_limit_gives_unknown_with_reason() -> None:
+    rows: list[tuple[Any, str, str, Any]] = []
+    for i in range(3000):
+        rows += [(i % 3, "invoke", "write", i % 5), (i % 3, "ok", "write", i % 5)]
+    res = knossos(time_limit=0.0).check({}, h(*rows))
+    assert res["valid?"] == "unknown"
+    assert res["keys"]["all"]["reason"] == "time limit reached"
+    assert res["unknown"] == ["all"]
+
+
+def test_config_bound_gives_unknown_with_reason() -> None:
+    # many concurrent cas ops whose order matters: more configurations than allowed
+    rows: list[tuple[Any, str, str, Any]] = []
+    for p in range(8):
+        rows.append((p, "invoke", "cas", [p % 3, (p + 1) % 3]))
+    for p in range(8):
+        rows.append((p, "ok", "cas", [p % 3, (p + 1) % 3]))
+    res = knossos(max_configs=5).check({}, h(*rows))
+    assert res["valid?"] == "unknown"
+    assert "configurations" in res["keys"]["all"]["reason"]
+
+
+def test_failure_report_writes_self_contained_html(tmp_path: Path) -> None:
+    hist = h((0, "invoke", "write", 1), (0, "ok", "write", 1),
+             (1, "invoke", "write", 2),
+             (0, "invoke", "read", None), (0, "ok", "read", 2),
+             (1, "ok", "write", 2),
+             (2, "invoke", "read", None), (2, "info", "read", None),
+             (0, "invoke", "read", None), (0, "ok", "read", 1))
+    res = knossos(out_dir=tmp_path).check({}, hist)
+    assert res["valid?"] is False
+    path = Path(res["keys"]["all"]["file"])
+    assert path == tmp_path / "linear-all.html"
+    text = path.read_text()
+    assert "http://" not in text.replace("http://www.w3.org/2000/svg", "")
+    assert "https://" not in text
+    svg = text[text.index("<svg"):text.index("</svg>") + 6]
+    ElementTree.fromstring(svg)  # well-formed
+    assert "CANNOT BE LINEARIZED" in text and "read -&gt; 1" in text
+
+
+def test_checker_composes_under_the_core_protocol() -> None:
+    hist = h((0, "invoke", "write", 1), (0, "ok", "write", 1))
+    out = compose([knossos()], {}, hist)
+    assert out["valid?"] is True and out["linear"]["valid?"] is True
+
+
+def test_kv_model_checks_appends_per_key() -> None:
+    rows = [(0, "invoke", "append", "x"), (0, "ok", "append", "x"),
+            (1, "invoke", "append", "y"), (1, "ok", "append", "y"),
+            (2, "invoke", "get", None), (2, "ok", "get", "yx")]
+    res = Linearizable("kv", initial="").check({}, h(*rows))
+    assert res["valid?"] is False
+    res2 = Linearizable("kv", initial="").check({}, h(*rows[:4], (2, "invoke", "get", None),
+                                                    (2, "ok", "get", "xy")))
+    assert res2["valid?"] is True
+
+
+def test_a_new_model_plugs_in_without_touching_the_search() -> None:
+    class Counter(Model):
+        name = "counter"
+        fs = frozenset({"inc", "read"})
+
+        def init(self) -> int:
+            return 0
+
+        def step(self, state: Any, call: Call) -> tuple[Any, ...]:
+            if call.f == "inc":
+                return (state + 1,)
+            return (state,) if call.status != "ok" or call.ret == state else ()
+
+        def read_only(self, call: Call) -> bool:
+            return call.f == "read"
+
+    rows = [(0, "invoke", "inc", None), (1, "invoke", "inc", None),
+            (2, "invoke", "read", None), (2, "ok", "read", 1),
+            (0, "ok", "inc", None), (1, "ok", "inc", None),
+            (2, "invoke", "read", None), (2, "ok", "read", 2)]
+    assert Linearizable(Counter()).check({}, h(*rows))["valid?"] is True
+    rows[-1] = (2, "ok", "read", 3)
+    assert Linearizable(Counter()).check({}, h(*rows))["valid?"] is False
+
+
+# -- a brute-force oracle on tiny random histories ----------------------------
+
+def brute_force(model: Model, hist: list[Op], definite_fail: bool) -> bool:
+    """Try every order of the ops: ok ops within their intervals, crashed ops anywhere
+    after invocation or not at all."""
+    problems, _ = prepare(hist, model, definite_fail=definite_fail)
+    for prob in problems.values():
+        pos = {}
+        for i, (_, eid) in enumerate(prob.events):
+            pos.setdefault(eid, []).append(i)
+        inv = {e.id: pos[e.id][0] for e in prob.entries}
+        ret = {e.id: pos[e.id][1] if not e.crashed else 1 << 30 for e in prob.entries}
+        must = [e.id for e in prob.entries if not e.crashed]
+        crashed = [e.id for e in prob.entries if e.crashed]
+        found = False
+        for k in range(len(crashed) + 1):
+            for extra in itertools.combinations(crashed, k):
+                for order in itertools.permutations(must + list(extra)):
+                    # real time: nothing may be placed after an op invoked after it returned
+                    if any(ret[a] < inv[b] for i, b in enumerate(order) for a in order[i + 1:]):
+                        continue
+                    states = [model.init()]
+                    for eid in order:
+                        call = prob.entries[eid].call
+                        states = [s2 for s in states for s2 in model.step(s, call)]
+                        if not states:
+                            break
+                    if states:
+                        found = True
+                        break
+                if found:
+                    break
+            if found:
+                break
+        if not found:
+            return False
+    return True
+
+
+def random_history(rng: random.Random, n_ops: int, n_procs: int) -> list[Op]:
+    rows: list[tuple[Any, str, str, Any]] = []
+    open_: dict[int, tuple[str, Any]] = {}
+    procs = list(range(n_procs))
+    nxt = n_procs
+    started = 0
+    while started < n_ops or open_:
+        p = rng.choice(procs)
+        if p in open_:
+            f, v = open_.pop(p)
+            r = rng.random()
+            if r < 0.15:
+                rows.append((p, "info", f, v))
+                procs[procs.index(p)] = nxt
+                nxt += 1
+            elif r < 0.3 and f == "cas":
+                rows.append((p, "fail", f, v))
+            else:
+                rows.append((p, "ok", f, rng.choice([0, 1, 2, None]) if f == "read" else v))
+        elif started < n_ops:
+            f = rng.choice(["read", "write", "cas"])
+            v = None if f == "read" else rng.randrange(3) if f == "write" else \
+                [rng.randrange(3), rng.randrange(3)]
+            rows.append((p, "invoke", f, v))
+            open_[p] = (f, v)
+            started += 1
+        if started >= n_ops and open_ and rng.random() < 0.1:
+            break  # leave some ops open at the end
+    return h(*rows)
+
+
+@settings(max_examples=300, deadline=None)
+@given(seed=st.integers(0, 2**32), n_ops=st.integers(1, 6), n_procs=st.integers(1, 3),
+       semantics=st.sampled_from(["knossos", "porcupine", "ours"]))
+def test_agrees_with_brute_force_on_tiny_histories(seed: int, n_ops: int, n_procs: int,
+                                                   semantics: str) -> None:
+    hist = random_history(random.Random(seed), n_ops, n_procs)
+    if semantics == "knossos":
+        model, definite = make_model("cas-register", initial=0, nil_read_matches_any=True), False
+    elif semantics == "porcupine":
+        model, definite = make_model("cas-register", initial=None), True
+    else:
+        model, definite = make_model("cas-register", initial=None), False
+    got = Linearizable(model, definite_fail=definite).check({}, hist)["valid?"]
+    assert got is brute_force(model, hist, definite)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["read", "write", "cas"]), st.integers(0, 3),
+                          st.integers(0, 3)), min_size=1, max_size=40),
+       st.integers(1, 5))
+def test_sequential_runs_of_the_model_are_always_linearizable(
+        steps: list[tuple[str, int, int]], n_procs: int) -> None:
+    # ops run one at a time against the model itself, by rotating processes
+    model = make_model("cas-register", initial=0)
+    state: Any = 0
+    rows: list[tuple[Any, str, str, Any]] = []
+    for i, (f, a, b) in enumerate(steps):
+        p = i % n_procs
+        if f == "read":
+            rows += [(p, "invoke", "read", None), (p, "ok", "read", state)]
+        elif f == "write":
+            rows += [(p, "invoke", "write", a), (p, "ok", "write", a)]
+            state = a
+        else:
+            ok = state == a
+            rows += [(p, "invoke", "cas", [a, b]), (p, "ok" if ok else "fail", "cas", [a, b])]
+            state = b if ok else state
+    assert Linearizable(model).check({}, h(*rows))["valid?"] is True
