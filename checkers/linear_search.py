@@ -161,6 +161,7 @@ class Search:
         self.max_frontier = 0
         self.explored = 0
         self.on_frontier: Callable[[int, Frontier], None] | None = None  # for studies
+        self.on_progress: Callable[[int], None] | None = None  # events done so far
 
     # -- model steps, memoized: histories repeat the same few calls and states
     def step(self, s: Hashable, c: int) -> tuple[Hashable, ...]:
@@ -201,6 +202,8 @@ class Search:
         for n, (kind, eid) in enumerate(self.problem.events):
             if n & 255 == 0:
                 self._check_time()
+                if self.on_progress is not None:
+                    self.on_progress(n)
             if kind == CRASH:
                 k = self.crash_class[eid]
                 avail[k] += 1

@@ -26,7 +26,7 @@ here, never guesses from file names.
 from __future__ import annotations
 
 import time
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +75,8 @@ class Linearizable:
         self.time_limit = time_limit
         self.max_configs = max_configs
         self.out_dir = Path(out_dir) if out_dir is not None else None
+        # Called with (events searched, events in all keys) as the search goes.
+        self.progress: Callable[[int, int], None] | None = None
 
     def check(self, test: Mapping[str, Any], history: Sequence[Op]) -> dict[str, Any]:
         started = time.monotonic()
@@ -83,10 +85,19 @@ class Linearizable:
                                     independent=self.independent)
         keys: dict[str, Any] = {}
         failures: list[dict[str, Any]] = []
+        total = sum(len(p.events) for p in problems.values())
+        done = 0
         for key in sorted(problems, key=lambda k: (str(type(k)), str(k))):
             label = key_label(key)
             problem = problems[key]
-            res = Search(self.model, problem, deadline, self.max_configs).run()
+            search = Search(self.model, problem, deadline, self.max_configs)
+            if self.progress is not None:
+                report, base = self.progress, done
+                search.on_progress = lambda n, r=report, b=base: r(b + n, total)
+            res = search.run()
+            done += len(problem.events)
+            if self.progress is not None:
+                self.progress(done, total)
             keys[label] = self._key_result(label, problem, res)
             if res.valid is False:
                 failure = {"key": label, **keys[label]["op"]}

@@ -47,7 +47,9 @@ def named_checker(name: str, out_dir: Path, model: str | None, hint: str,
 
 
 def run_checkers(path: Path, names: list[str], model: str | None, time_limit: float | None,
-                 out_dir: Path | None) -> tuple[dict[str, Any], Path]:
+                 out_dir: Path | None,
+                 progress: Callable[[int, int], None] | None = None,
+                 ) -> tuple[dict[str, Any], Path]:
     """Check a saved history (any supported format) or a whole store run.
 
     A store run (a directory with ``test.json``) gets every checker it had,
@@ -70,11 +72,19 @@ def run_checkers(path: Path, names: list[str], model: str | None, time_limit: fl
         else:
             wl = workloads.WORKLOADS[opts["workload"]](opts)
             checkers = [*wl.checkers, *standard_checkers(out)]
+        _attach(checkers, progress)
         return compose(checkers, test, loaded.ops), out
     loaded = read_history(path)
     out = out_dir or path.parent
     checkers = [named_checker(n, out, model, loaded.model_hint, loaded.options, time_limit)
                 for n in (names or ["linear"])]
+    _attach(checkers, progress)
     results = compose(checkers, {}, loaded.ops)
     results["format"] = loaded.format
     return results, out
+
+
+def _attach(checkers: list[Checker], progress: Callable[[int, int], None] | None) -> None:
+    for c in checkers:
+        if hasattr(c, "progress"):
+            c.progress = progress  # type: ignore[attr-defined]

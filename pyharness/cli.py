@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from pyharness import lab as lab_mod
@@ -111,8 +112,14 @@ def analyze(
         raise _fail(f"{path}: no such file or directory")
     if model is not None and model not in ("cas-register", "register", "kv"):
         raise _fail("--model must be one of cas-register, kv, register")
+    bar = Progress(TextColumn("checking"), BarColumn(), MofNCompleteColumn(),
+                   TimeElapsedColumn(), console=console, transient=True)
+    task = bar.add_task("check", total=None)
     try:
-        results, _ = run_checkers(path, checker or [], model, time_limit, out_dir)
+        with bar:
+            results, _ = run_checkers(
+                path, checker or [], model, time_limit, out_dir,
+                progress=lambda done, total: bar.update(task, completed=done, total=total))
     except (HistoryError, ValueError) as e:
         raise _fail(str(e)) from None
     if json_out:
