@@ -101,6 +101,7 @@ def run(test: Mapping[str, Any], gen: Generator, client: Client, nemesis: Nemesi
         nodes: list[str], concurrency: int, history: HistoryWriter, *,
         rng: random.Random, start_ns: int | None = None,
         on_op: Callable[[Op], None] | None = None,
+        on_log: Callable[[str], None] | None = None,
         stop: threading.Event | None = None) -> None:
     """Run ``gen`` to exhaustion. Returns normally when it is exhausted and
     every op has completed, or raises (KeyboardInterrupt included) leaving
@@ -182,6 +183,8 @@ def run(test: Mapping[str, Any], gen: Generator, client: Client, nemesis: Nemesi
                 continue
             if op.type == LOG:
                 log.info("%s", op.value)
+                if on_log is not None:
+                    on_log(str(op.value))
                 gen = nxt
                 continue
             thread = c.thread_of(op.process)

@@ -97,5 +97,6 @@ def results_table(results: Mapping[str, Any]) -> Table:
 
 def _summary_keys(r: Mapping[str, Any]) -> list[str]:
     keys = [k for k, v in r.items()
-            if k != "valid?" and isinstance(v, (int, float, str)) and not isinstance(v, bool)]
+            if k != "valid?" and isinstance(v, (int, float, str)) and not isinstance(v, bool)
+            and len(str(v)) <= 40 and not k.endswith("-frac")]
     return keys[:12]

@@ -195,6 +195,7 @@ def _run(opts: TestOptions, test: dict[str, Any], nodes: list[inventory.Node],
             status.start_load()
             interpreter.run(test, gen, wl.client, nem.nemesis, names, opts.concurrency,
                             history, rng=rng, start_ns=start, on_op=status.on_op,
+                            on_log=status.set_phase,
                             stop=threading.Event())
         history.close()
         status.set_phase("checking")

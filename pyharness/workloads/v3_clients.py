@@ -1,0 +1,159 @@
+"""Clients for the set and register workloads over etcd's v3 API.
+
+Same ops, same values and the same history semantics as the v2 clients
+(:class:`~pyharness.workloads.set.SetClient`,
+:class:`~pyharness.workloads.register.RegisterClient`); only the API differs.
+v3 has no ``prevIndex``/``prevValue``; compare-and-set is a transaction:
+
+- set ``add``: read the key, then a txn "if ``mod_revision`` is still what I
+  read, put the longer list" (or "if ``create_revision == 0``" when the key
+  is absent). When another add won, the txn's failure branch returns the
+  key's current state in the same request, so the retry needs no second
+  read. Conflicts are counted in ``cas_conflicts``.
+- register ``cas [v v']``: a txn "if value == v, put v'"; a compare that
+  fails (including on an absent key) is a definite ``fail``.
+
+Reads are linearizable; the test option ``serializable`` makes every read
+serializable (local to the member, possibly stale), which the checkers
+should then catch under partitions. A timeout on a write, cas or add is
+``info``; a read that fails is ``fail``: reads have no effect.
+
+Test options read here: ``serializable``, and for TLS clusters ``tls_ca``,
+``tls_cert``, ``tls_key`` (paths on the driver's machine), which also switch
+the scheme to https.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pyharness import etcd_v3
+from pyharness.history import FAIL, INFO, OK, Op
+from pyharness.workloads.base import node_endpoint
+
+MAX_CAS_ATTEMPTS = 20  # bound on conflict retries inside one add, as in v2
+
+
+def tls_options(options: Mapping[str, Any]) -> etcd_v3.TLS | None:
+    ca, cert, key = (options.get(k) for k in ("tls_ca", "tls_cert", "tls_key"))
+    if not (ca or cert or key):
+        return None
+    return etcd_v3.TLS(ca=ca, cert=cert, key=key)
+
+
+def open_connection(test: Mapping[str, Any], node: str) -> etcd_v3.Connection:
+    address, port = node_endpoint(test, node)
+    return etcd_v3.connect(address, port, timeout=test["op_timeout"],
+                           tls=tls_options(test.get("options", {})))
+
+
+def _serializable(test: Mapping[str, Any]) -> bool:
+    return bool(test.get("options", {}).get("serializable", False))
+
+
+@dataclass
+class SetClientV3:
+    key: str = ""
+    conn: etcd_v3.Connection | None = None
+    serializable: bool = False
+
+    def open(self, test: Mapping[str, Any], node: str) -> SetClientV3:
+        return SetClientV3(key=f"{test['key_prefix']}/set", conn=open_connection(test, node),
+                           serializable=_serializable(test))
+
+    def close(self, test: Mapping[str, Any]) -> None:
+        if self.conn is not None:
+            self.conn.close()
+
+    def _read(self) -> etcd_v3.KV | None:
+        assert self.conn is not None
+        return self.conn.get(self.key, serializable=self.serializable)
+
+    def invoke(self, test: Mapping[str, Any], op: Op) -> Op:
+        if op.f == "read":
+            try:
+                kv = self._read()
+            except Exception as e:
+                return op.completion(FAIL, error=etcd_v3.classify(e).error)
+            return op.completion(OK, value=sorted(_values(kv)))
+        if op.f == "add":
+            return self._add(op)
+        raise ValueError(f"set client: unknown f {op.f!r}")
+
+    def _add(self, op: Op) -> Op:
+        assert self.conn is not None
+        conflicts = 0
+        try:
+            kv = self._read()
+        except Exception as e:
+            return op.completion(FAIL, error=etcd_v3.classify(e).error)  # reads write nothing
+        for _attempt in range(MAX_CAS_ATTEMPTS):
+            new = json.dumps([*_values(kv), op.value], separators=(",", ":"))
+            guard = (etcd_v3.compare_absent(self.key) if kv is None
+                     else etcd_v3.compare_mod_revision(self.key, kv.mod_revision))
+            try:
+                r = self.conn.txn([guard], [etcd_v3.put_op(self.key, new)],
+                                  [etcd_v3.range_op(self.key)])
+            except Exception as e:
+                # Every earlier txn of this op failed its compare, so only
+                # this one may have taken effect.
+                t = etcd_v3.classify(e)
+                return _with_conflicts(op.completion(FAIL if t.definite else INFO,
+                                                     error=t.error), conflicts)
+            if r.succeeded:
+                return _with_conflicts(op.completion(OK), conflicts)
+            conflicts += 1  # another add won the race; ours had no effect
+            kv = r.ranges[0][0] if r.ranges and r.ranges[0] else None
+        return _with_conflicts(op.completion(FAIL, error=["too-many-conflicts"]), conflicts)
+
+
+def _values(kv: etcd_v3.KV | None) -> list[int]:
+    return [] if kv is None else list(json.loads(kv.value))
+
+
+def _with_conflicts(op: Op, conflicts: int) -> Op:
+    if conflicts:
+        op.extra["cas_conflicts"] = conflicts
+    return op
+
+
+@dataclass
+class RegisterClientV3:
+    prefix: str = ""
+    conn: etcd_v3.Connection | None = None
+    serializable: bool = False
+
+    def open(self, test: Mapping[str, Any], node: str) -> RegisterClientV3:
+        return RegisterClientV3(prefix=f"{test['key_prefix']}/register",
+                                conn=open_connection(test, node),
+                                serializable=_serializable(test))
+
+    def close(self, test: Mapping[str, Any]) -> None:
+        if self.conn is not None:
+            self.conn.close()
+
+    def invoke(self, test: Mapping[str, Any], op: Op) -> Op:
+        assert self.conn is not None
+        key, arg = op.value
+        path = f"{self.prefix}/{key}"
+        try:
+            if op.f == "read":
+                kv = self.conn.get(path, serializable=self.serializable)
+                return op.completion(OK, value=[key, None if kv is None else int(kv.value)])
+            if op.f == "write":
+                self.conn.put(path, str(arg))
+                return op.completion(OK)
+            if op.f == "cas":
+                expected, new = arg
+                r = self.conn.txn([etcd_v3.compare_value(path, str(expected))],
+                                  [etcd_v3.put_op(path, str(new))])
+                return op.completion(OK) if r.succeeded else op.completion(
+                    FAIL, error=["compare-failed"])
+        except Exception as e:
+            t = etcd_v3.classify(e)
+            definite = t.definite or op.f == "read"
+            return op.completion(FAIL if definite else INFO, error=t.error)
+        raise ValueError(f"register client: unknown f {op.f!r}")

@@ -1,0 +1,179 @@
+"""The Ansible side, run for real against the local lab.
+
+These tests drive the playbooks the way the driver does (ansible-runner, the
+repo's ansible.cfg) and check their effect on the lab: the etcd lab_cluster, the
+iptables rules inside each host's namespace, what a client sees during a
+partition. They need root and the lab; the fixture brings the lab and the
+lab_cluster up (both idempotent) and leaves them up.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+INVENTORY = REPO / "inventory" / "lab.yml"
+SPLIT = {
+    "n1": ["n3", "n4", "n5"],
+    "n2": ["n3", "n4", "n5"],
+    "n3": ["n1", "n2"],
+    "n4": ["n1", "n2"],
+    "n5": ["n1", "n2"],
+}
+
+pytestmark = [
+    pytest.mark.lab,
+    pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root"),
+    pytest.mark.skipif(shutil.which("ip") is None, reason="needs iproute2"),
+]
+
+
+@dataclass
+class Played:
+    """What a playbook run left: its exit code and the recap counts per host."""
+
+    rc: int
+    stats: dict[str, dict[str, int]]
+
+    def changed_hosts(self) -> set[str]:
+        return {h for h, n in self.stats.get("changed", {}).items() if n}
+
+
+def play(
+    playbook: str, extravars: dict[str, Any] | None = None, inventory: Path | None = INVENTORY
+) -> Played:
+    """Run a playbook through ansible-runner, as the driver does."""
+    import ansible_runner
+
+    os.environ["PATH"] = f"{REPO / '.venv' / 'bin'}:{os.environ['PATH']}"
+    with tempfile.TemporaryDirectory() as pdir:
+        kwargs: dict[str, Any] = {}
+        if inventory is not None:
+            kwargs["inventory"] = str(inventory)
+        runner = ansible_runner.run(
+            private_data_dir=pdir,
+            project_dir=str(REPO),
+            playbook=str(REPO / "playbooks" / playbook),
+            extravars=extravars or {},
+            envvars={"ANSIBLE_CONFIG": str(REPO / "ansible.cfg")},
+            quiet=True,
+            **kwargs,
+        )
+        # Read while the artifacts still exist.
+        return Played(runner.rc, dict(runner.stats or {}))
+
+
+def iptables_s(host: str) -> list[str]:
+    out = subprocess.run(
+        ["ip", "netns", "exec", f"pyh-{host}", "iptables", "-w", "-S"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return out.splitlines()
+
+
+def quorum_read(host: str, timeout: float = 3.0) -> dict[str, Any] | None:
+    """A v2 quorum read of /x on a member; None if it did not answer in time."""
+    n = host.removeprefix("n")
+    url = f"http://10.77.0.{n}:2379/v2/keys/x?quorum=true"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return json.load(resp)
+    except (TimeoutError, urllib.error.URLError):
+        return None
+
+
+@pytest.fixture(scope="module")
+def lab_cluster() -> Iterator[None]:
+    assert play("lab-up.yml", inventory=None).rc == 0
+    assert play("setup.yml").rc == 0
+    req = urllib.request.Request("http://10.77.0.3:2379/v2/keys/x", data=b"value=1", method="PUT")
+    urllib.request.urlopen(req, timeout=5).close()
+    yield
+    play("heal.yml")
+
+
+def test_lab_up_twice_changes_nothing(lab_cluster: None) -> None:
+    runner = play("lab-up.yml", inventory=None)
+    assert runner.rc == 0
+    assert runner.changed_hosts() == set()
+
+
+def test_setup_on_a_running_cluster_changes_nothing(lab_cluster: None) -> None:
+    runner = play("setup.yml")
+    assert runner.rc == 0
+    assert runner.changed_hosts() == set()
+
+
+def test_partition_cuts_minority_and_heal_restores_it(lab_cluster: None) -> None:
+    assert play("partition.yml", {"partition_grudge": SPLIT}).rc == 0
+    assert "-A PYHARNESS -s 10.77.0.3/32 -j DROP" in iptables_s("n1")
+    assert "-A PYHARNESS -s 10.77.0.1/32 -j DROP" in iptables_s("n4")
+    time.sleep(2)  # let the minority notice it lost the leader
+    assert quorum_read("n1") is None
+    assert quorum_read("n3") is not None
+
+    assert play("heal.yml").rc == 0
+    assert not any("PYHARNESS" in rule for rule in iptables_s("n1"))
+    deadline = time.monotonic() + 15
+    answer = None
+    while answer is None and time.monotonic() < deadline:
+        answer = quorum_read("n1")
+    assert answer is not None and answer["node"]["value"] == "1"
+
+
+def test_same_grudge_twice_is_unchanged_and_new_grudge_replaces(lab_cluster: None) -> None:
+    assert play("partition.yml", {"partition_grudge": SPLIT}).rc == 0
+    again = play("partition.yml", {"partition_grudge": SPLIT})
+    assert again.rc == 0 and again.changed_hosts() == set()
+
+    other = play("partition.yml", {"partition_grudge": {"n5": ["n1"]}})
+    assert other.rc == 0
+    assert [r for r in iptables_s("n5") if r.startswith("-A PYHARNESS")] == [
+        "-A PYHARNESS -s 10.77.0.1/32 -j DROP"
+    ]
+    assert [r for r in iptables_s("n1") if r.startswith("-A PYHARNESS")] == []
+    assert play("heal.yml").rc == 0
+
+
+def test_heal_leaves_other_rules_alone(lab_cluster: None) -> None:
+    foreign = ["-A", "INPUT", "-s", "192.0.2.7/32", "-j", "ACCEPT"]
+    ns = ["ip", "netns", "exec", "pyh-n2", "iptables", "-w"]
+    subprocess.run([*ns, *foreign], check=True)
+    try:
+        assert play("partition.yml", {"partition_grudge": SPLIT}).rc == 0
+        rules = iptables_s("n2")
+        assert rules.index("-A INPUT -j PYHARNESS") < rules.index(" ".join(foreign))
+        assert play("heal.yml").rc == 0
+        rules = iptables_s("n2")
+        assert " ".join(foreign) in rules
+        assert not any("PYHARNESS" in r for r in rules)
+    finally:
+        subprocess.run([*ns, "-D", *foreign[1:]], check=False)
+
+
+def test_unknown_host_in_grudge_fails(lab_cluster: None) -> None:
+    assert play("partition.yml", {"partition_grudge": {"n1": ["nowhere"]}}).rc != 0
+
+
+def test_collect_logs(lab_cluster: None, tmp_path: Path) -> None:
+    assert play("collect-logs.yml", {"store_dir": str(tmp_path)}).rc == 0
+    for host in ("n1", "n2", "n3", "n4", "n5"):
+        fetched = (tmp_path / "nodes" / host / "etcd.log").read_bytes()
+        source = Path(f"/var/lib/pyharness/lab/{host}/etcd/etcd.log").read_bytes()
+        assert fetched and source.startswith(fetched)  # the log may have grown since
+    assert play("collect-logs.yml").rc != 0  # store_dir is required
