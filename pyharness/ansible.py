@@ -52,6 +52,7 @@ class PlaybookResult:
     artifact_dir: Path
     failures: list[HostFailure] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
+    stats: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -63,6 +64,9 @@ class PlaybookResult:
             return self.failures[0].line() + more
         return (f"playbook {self.playbook} {self.status} (rc {self.rc}); "
                 f"see {self.artifact_dir / 'stdout'}")
+
+    def changed_hosts(self) -> set[str]:
+        return {h for h, n in (self.stats.get("changed") or {}).items() if n}
 
     def task_end_ns(self, task: str) -> dict[str, int]:
         """Wall-clock ns at which ``task`` finished on each host."""
@@ -149,7 +153,7 @@ class Ansible:
         result = PlaybookResult(playbook=playbook, rc=r.rc if r.rc is not None else -1,
                                 status=r.status, elapsed_s=elapsed,
                                 artifact_dir=artifacts / ident, failures=failures,
-                                events=events)
+                                events=events, stats=dict(r.stats or {}))
         log.info("ansible: %s %s in %.2fs", playbook, result.status, elapsed)
         if not result.ok:
             log.error("ansible: %s", result.error_line())

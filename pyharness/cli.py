@@ -65,6 +65,11 @@ def test(
         help="Seconds between fault starts and stops.")] = 5.0,
     nodes: Annotated[int, typer.Option(
         help="Hosts for the local lab, if it must be brought up.")] = 5,
+    api: Annotated[str, typer.Option(
+        help="etcd API the clients speak: v2 (python-etcd) or v3 (JSON gateway).")] = "v2",
+    serializable: Annotated[bool, typer.Option(
+        "--serializable", help="v3: serializable reads (may be stale) instead of linearizable."
+    )] = False,
     ops_per_key: Annotated[int, typer.Option(
         help="register: ops on each key before its group moves on.")] = 100,
     no_quorum: Annotated[bool, typer.Option(
@@ -77,7 +82,8 @@ def test(
                        leave_db_running=leave_db_running, seed=seed, store=store,
                        op_timeout=op_timeout, recovery_time=recovery_time,
                        nemesis_interval=nemesis_interval, lab_nodes=nodes,
-                       ops_per_key=ops_per_key, no_quorum=no_quorum)
+                       ops_per_key=ops_per_key, no_quorum=no_quorum, api=api,
+                       serializable=serializable)
     try:
         code = run_test(opts, console)
     except (UsageError, InventoryError, HistoryError) as e:

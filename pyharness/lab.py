@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pyharness import paths
-from pyharness.ansible import Ansible, PlaybookFailed
+from pyharness.ansible import Ansible, PlaybookFailed, PlaybookResult
 
 STATE_DIR = Path(os.environ.get("PYHARNESS_STATE", "/var/lib/pyharness"))
 
@@ -24,9 +24,13 @@ def _ansible() -> Ansible:
     return Ansible("localhost,", STATE_DIR / "lab-ansible", {"ansible_connection": "local"})
 
 
+def run_up(nodes: int = 5) -> PlaybookResult:
+    return _ansible().run("lab-up.yml", {"lab_nodes": nodes, "lab_dir": str(paths.LAB_DIR),
+                                         "lab_inventory": str(paths.LAB_INVENTORY)})
+
+
 def up(nodes: int = 5) -> Path:
-    r = _ansible().run("lab-up.yml", {"lab_nodes": nodes, "lab_dir": str(paths.LAB_DIR),
-                                      "lab_inventory": str(paths.LAB_INVENTORY)})
+    r = run_up(nodes)
     if not r.ok:
         raise PlaybookFailed(r)
     return paths.LAB_INVENTORY

@@ -57,6 +57,8 @@ class TestOptions:
     lab_nodes: int = 5
     ops_per_key: int = 100
     no_quorum: bool = False
+    api: str = "v2"
+    serializable: bool = False
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -78,6 +80,10 @@ def validate(opts: TestOptions) -> None:
                         ("--op-timeout", opts.op_timeout, 0)):
         if not v > lo:
             raise UsageError(f"{name} must be greater than {lo}, got {v}")
+    if opts.api not in ("v2", "v3"):
+        raise UsageError(f"--api must be one of v2, v3, got {opts.api}")
+    if opts.serializable and opts.api != "v3":
+        raise UsageError("--serializable needs --api v3 (for v2 use --no-quorum)")
     if opts.concurrency < 1:
         raise UsageError(f"--concurrency must be at least 1, got {opts.concurrency}")
 

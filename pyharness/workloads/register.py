@@ -29,6 +29,7 @@ from pyharness import etcd_v2
 from pyharness import generator as g
 from pyharness.history import FAIL, INFO, OK, Op
 from pyharness.workloads.base import Workload, node_endpoint
+from pyharness.workloads.v3_clients import RegisterClientV3
 
 VALUES = 5
 
@@ -92,7 +93,7 @@ def workload(opts: Mapping[str, Any]) -> Workload:
     group = int(opts.get("key_group_size", 0)) or min(int(opts.get("concurrency", 10)), 5)
     return Workload(
         name="register",
-        client=RegisterClient(),
+        client=RegisterClientV3() if opts.get("api") == "v3" else RegisterClient(),
         generator=g.independent(group, lambda _key: g.limit(per_key, _ops(opts))),
         final_generator=None,
         checkers=[Linearizable(model="cas-register", independent="tuple",

@@ -24,6 +24,7 @@ from pyharness import etcd_v2
 from pyharness.generator import Iterate, limit, repeat, until_ok
 from pyharness.history import FAIL, INFO, OK, Op
 from pyharness.workloads.base import Workload, node_endpoint
+from pyharness.workloads.v3_clients import SetClientV3
 
 MAX_CAS_ATTEMPTS = 20  # bound on conflict retries inside one add
 
@@ -100,7 +101,7 @@ def _with_attempts(op: Op, conflicts: int) -> Op:
 def workload(opts: Mapping[str, Any]) -> Workload:
     return Workload(
         name="set",
-        client=SetClient(),
+        client=SetClientV3() if opts.get("api") == "v3" else SetClient(),
         generator=Iterate(lambda n: {"f": "add", "value": n}),
         # Retry a failed final read a few times, each attempt in the history.
         final_generator=until_ok(limit(opts.get("final_read_attempts", 5), repeat({"f": "read"}))),

@@ -18,11 +18,13 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from pyharness import lab
+from pyharness.ansible import Ansible, PlaybookResult
 
 REPO = Path(__file__).resolve().parents[2]
 INVENTORY = REPO / "inventory" / "lab.yml"
@@ -41,39 +43,10 @@ pytestmark = [
 ]
 
 
-@dataclass
-class Played:
-    """What a playbook run left: its exit code and the recap counts per host."""
-
-    rc: int
-    stats: dict[str, dict[str, int]]
-
-    def changed_hosts(self) -> set[str]:
-        return {h for h, n in self.stats.get("changed", {}).items() if n}
-
-
-def play(
-    playbook: str, extravars: dict[str, Any] | None = None, inventory: Path | None = INVENTORY
-) -> Played:
-    """Run a playbook through ansible-runner, as the driver does."""
-    import ansible_runner
-
-    os.environ["PATH"] = f"{REPO / '.venv' / 'bin'}:{os.environ['PATH']}"
+def play(playbook: str, extravars: dict[str, Any] | None = None) -> PlaybookResult:
+    """Run a playbook against the lab through ansible-runner, as the driver does."""
     with tempfile.TemporaryDirectory() as pdir:
-        kwargs: dict[str, Any] = {}
-        if inventory is not None:
-            kwargs["inventory"] = str(inventory)
-        runner = ansible_runner.run(
-            private_data_dir=pdir,
-            project_dir=str(REPO),
-            playbook=str(REPO / "playbooks" / playbook),
-            extravars=extravars or {},
-            envvars={"ANSIBLE_CONFIG": str(REPO / "ansible.cfg")},
-            quiet=True,
-            **kwargs,
-        )
-        # Read while the artifacts still exist.
-        return Played(runner.rc, dict(runner.stats or {}))
+        return Ansible(INVENTORY, Path(pdir)).run(playbook, extravars)
 
 
 def iptables_s(host: str) -> list[str]:
@@ -98,18 +71,18 @@ def quorum_read(host: str, timeout: float = 3.0) -> dict[str, Any] | None:
 
 
 @pytest.fixture(scope="module")
-def lab_cluster() -> Iterator[None]:
-    assert play("lab-up.yml", inventory=None).rc == 0
+def lab_cluster(lab_inventory: Path) -> Iterator[None]:
     assert play("setup.yml").rc == 0
     req = urllib.request.Request("http://10.77.0.3:2379/v2/keys/x", data=b"value=1", method="PUT")
     urllib.request.urlopen(req, timeout=5).close()
     yield
     play("heal.yml")
+    play("teardown.yml")
 
 
 def test_lab_up_twice_changes_nothing(lab_cluster: None) -> None:
-    runner = play("lab-up.yml", inventory=None)
-    assert runner.rc == 0
+    runner = lab.run_up(5)
+    assert runner.ok, runner.error_line()
     assert runner.changed_hosts() == set()
 
 
@@ -120,7 +93,9 @@ def test_setup_on_a_running_cluster_changes_nothing(lab_cluster: None) -> None:
 
 
 def test_partition_cuts_minority_and_heal_restores_it(lab_cluster: None) -> None:
-    assert play("partition.yml", {"partition_grudge": SPLIT}).rc == 0
+    r = play("partition.yml", {"partition_grudge": SPLIT})
+    assert r.rc == 0
+    assert set(r.task_end_ns("Apply the grudge")) == set(SPLIT)  # the driver's fault timing
     assert "-A PYHARNESS -s 10.77.0.3/32 -j DROP" in iptables_s("n1")
     assert "-A PYHARNESS -s 10.77.0.1/32 -j DROP" in iptables_s("n4")
     time.sleep(2)  # let the minority notice it lost the leader

@@ -1,0 +1,56 @@
+"""The local lab for integration tests: real namespaces, sshd, etcd, iptables.
+
+The lab is brought up once per session (if it isn't already) and brought
+down at the end only if this session made it.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pyharness import lab, paths
+from pyharness.ansible import Ansible
+from pyharness.inventory import Node, load
+
+pytestmark = pytest.mark.lab
+
+
+@pytest.fixture(scope="session")
+def lab_inventory() -> Iterator[Path]:
+    if os.geteuid() != 0:
+        pytest.skip("the lab needs root")
+    made = False
+    if not lab.is_up():
+        lab.up(5)
+        made = True
+    yield paths.LAB_INVENTORY
+    if made and not os.environ.get("PYHARNESS_KEEP_LAB"):
+        lab.down()
+
+
+@pytest.fixture(scope="session")
+def lab_nodes(lab_inventory: Path) -> list[Node]:
+    return load(lab_inventory)
+
+
+@pytest.fixture
+def ansible(lab_inventory: Path, tmp_path: Path) -> Ansible:
+    return Ansible(lab_inventory, tmp_path / "ansible", {"store_dir": str(tmp_path)})
+
+
+def pyharness(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """The real CLI, as a user runs it."""
+    exe = Path(sys.executable).parent / "pyharness"
+    return subprocess.run([str(exe), *args], capture_output=True, text=True, timeout=timeout,
+                          cwd=paths.ROOT)
+
+
+def netns_exec(node: str, *argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["ip", "netns", "exec", f"pyh-{node}", *argv], capture_output=True,
+                          text=True, timeout=30)

@@ -1,0 +1,403 @@
+"""etcd's v3 API through the JSON gateway, against a real single member.
+
+Semantics (put/get/txn, compare on mod_revision, create-if-absent), the
+triage of failures into definite and indeterminate, TLS client certificates,
+and the set and register v3 clients driven by the interpreter and judged by
+the real checkers.
+"""
+
+from __future__ import annotations
+
+import random
+import socket
+import subprocess
+import threading
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from checkers.linearizable import Linearizable
+from checkers.set import SetChecker
+from pyharness import etcd_v3, interpreter
+from pyharness import generator as g
+from pyharness.history import FAIL, INFO, INVOKE, OK, HistoryWriter, Op, read_jsonl
+from pyharness.workloads import register as register_workload
+from pyharness.workloads import set as set_workload
+from pyharness.workloads.v3_clients import RegisterClientV3, SetClientV3
+from tests.conftest import ETCD, LocalEtcd, _free_port
+
+
+def fresh_key(name: str) -> str:
+    return f"/test-v3/{uuid.uuid4().hex[:8]}/{name}"
+
+
+@pytest.fixture
+def conn(local_etcd: LocalEtcd) -> Iterator[etcd_v3.Connection]:
+    c = etcd_v3.connect(local_etcd.address, local_etcd.port, timeout=5.0)
+    yield c
+    c.close()
+
+
+def test_put_then_get_returns_value_and_revisions(conn: etcd_v3.Connection) -> None:
+    key = fresh_key("k")
+    assert conn.get(key) is None
+    rev1 = conn.put(key, "one")
+    kv = conn.get(key)
+    assert kv is not None and kv.value == b"one"
+    assert kv.create_revision == kv.mod_revision == rev1 and kv.version == 1
+    rev2 = conn.put(key, "two")
+    assert rev2 > rev1
+    kv2 = conn.get(key, serializable=True)
+    assert kv2 is not None and kv2.value == b"two"
+    assert (kv2.create_revision, kv2.mod_revision, kv2.version) == (rev1, rev2, 2)
+
+
+def test_empty_value_reads_back_as_empty_not_absent(conn: etcd_v3.Connection) -> None:
+    key = fresh_key("empty")
+    conn.put(key, b"")
+    kv = conn.get(key)
+    assert kv is not None and kv.value == b"" and kv.version == 1
+
+
+def test_txn_on_mod_revision_succeeds_once_then_conflicts(conn: etcd_v3.Connection) -> None:
+    key = fresh_key("cas")
+    rev = conn.put(key, "a")
+    first = conn.txn([etcd_v3.compare_mod_revision(key, rev)], [etcd_v3.put_op(key, "b")],
+                     [etcd_v3.range_op(key)])
+    assert first.succeeded and first.revision > rev
+    # Same stale revision again: the compare fails, the failure branch runs
+    # and hands back the current state.
+    second = conn.txn([etcd_v3.compare_mod_revision(key, rev)], [etcd_v3.put_op(key, "c")],
+                      [etcd_v3.range_op(key)])
+    assert not second.succeeded
+    [[current]] = second.ranges
+    assert current.value == b"b" and current.mod_revision == first.revision
+    assert second.revision == first.revision  # nothing was written
+    kv = conn.get(key)
+    assert kv is not None and kv.value == b"b"
+
+
+def test_create_if_absent_only_once(conn: etcd_v3.Connection) -> None:
+    key = fresh_key("create")
+    made = conn.txn([etcd_v3.compare_absent(key)], [etcd_v3.put_op(key, "first")])
+    again = conn.txn([etcd_v3.compare_absent(key)], [etcd_v3.put_op(key, "second")])
+    assert made.succeeded and not again.succeeded
+    kv = conn.get(key)
+    assert kv is not None and kv.value == b"first"
+
+
+def test_compare_value_fails_on_mismatch_and_on_absent_key(conn: etcd_v3.Connection) -> None:
+    key = fresh_key("val")
+    assert not conn.txn([etcd_v3.compare_value(key, "0")], [etcd_v3.put_op(key, "1")]).succeeded
+    assert conn.get(key) is None
+    conn.put(key, "3")
+    assert not conn.txn([etcd_v3.compare_value(key, "0")], [etcd_v3.put_op(key, "1")]).succeeded
+    assert conn.txn([etcd_v3.compare_value(key, "3")], [etcd_v3.put_op(key, "4")]).succeeded
+    kv = conn.get(key)
+    assert kv is not None and kv.value == b"4"
+
+
+def test_request_etcd_rejects_is_definite(conn: etcd_v3.Connection) -> None:
+    with pytest.raises(etcd_v3.EtcdV3Error) as info:
+        conn.put(b"", "no key")  # "etcdserver: key is not provided"
+    assert info.value.code == 3
+    t = etcd_v3.classify(info.value)
+    assert t.definite and t.error[0] == "invalid-argument"
+
+
+def test_unknown_gateway_path_is_definite(conn: etcd_v3.Connection) -> None:
+    with pytest.raises(etcd_v3.EtcdV3Error) as info:
+        conn.call("/kv/no-such-call", {})
+    assert info.value.status == 404
+    assert etcd_v3.classify(info.value).definite
+
+
+def test_connection_refused_is_definite() -> None:
+    port = _free_port()  # bound then released: nothing listens there
+    c = etcd_v3.connect("127.0.0.1", port, timeout=1.0)
+    with pytest.raises(Exception) as info:
+        c.put("k", "v")
+    t = etcd_v3.classify(info.value)
+    assert t.definite and t.error[0] == "connect-failed"
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A port whose kernel completes the TCP handshake (listen backlog) but
+    whose owner never reads or answers: the request is sent, then nothing."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(8)
+        yield int(s.getsockname()[1])
+
+
+def test_timeout_after_sending_is_indeterminate(silent_port: int) -> None:
+    c = etcd_v3.connect("127.0.0.1", silent_port, timeout=0.3)
+    t0 = time.monotonic()
+    with pytest.raises(Exception) as info:
+        c.put("k", "v")
+    assert time.monotonic() - t0 < 5  # one attempt, not a hidden retry loop
+    t = etcd_v3.classify(info.value)
+    assert not t.definite and t.error == ["timeout"]
+
+
+def test_connection_dropped_mid_request_is_indeterminate() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(1)
+        port = int(s.getsockname()[1])
+
+        def hang_up() -> None:
+            peer, _ = s.accept()
+            peer.recv(65536)  # the request arrived; then the line goes dead
+            peer.close()
+        t = threading.Thread(target=hang_up, daemon=True)
+        t.start()
+        c = etcd_v3.connect("127.0.0.1", port, timeout=5.0)
+        with pytest.raises(Exception) as info:
+            c.put("k", "v")
+        t.join(5)
+    triage = etcd_v3.classify(info.value)
+    assert not triage.definite and triage.error[0] == "connection-lost"
+
+
+# --- the workload clients, driven by the interpreter ----------------------
+
+def _test_map(local_etcd: LocalEtcd, **options: Any) -> dict[str, Any]:
+    return {"nodes": {"n1": {"address": local_etcd.address, "client_port": local_etcd.port}},
+            "op_timeout": 5.0, "key_prefix": fresh_key("run"), "options": options}
+
+
+def _run(tmp_path: Path, test: dict[str, Any], gen: g.Generator, client: Any,
+         concurrency: int) -> list[Op]:
+    w = HistoryWriter(tmp_path / "history.jsonl")
+    interpreter.run(test, gen, client, None, ["n1"], concurrency, w, rng=random.Random(11))
+    w.close()
+    return read_jsonl(tmp_path / "history.jsonl")
+
+
+def test_set_client_v3_history_is_valid(local_etcd: LocalEtcd, tmp_path: Path) -> None:
+    test = _test_map(local_etcd)
+    wl = set_workload.workload({})
+    assert wl.final_generator is not None
+    gen = g.phases(g.clients(g.limit(60, wl.generator)), g.clients(wl.final_generator))
+    history = _run(tmp_path, test, gen, SetClientV3(), concurrency=5)
+
+    adds = [o for o in history if o.f == "add" and o.type == OK]
+    assert len(adds) == 60  # no faults: every add is acknowledged
+    # Five concurrent adders on one key must collide, and the txn on
+    # mod_revision must catch it.
+    assert sum(o.extra.get("cas_conflicts", 0) for o in adds) > 0
+    result = SetChecker().check(test, history)
+    assert result["valid?"] is True
+    assert result["acknowledged-count"] == 60 and result["lost-count"] == 0
+    [final] = [o for o in history if o.f == "read" and o.type == OK]
+    assert final.value == list(range(60))
+
+
+def test_register_client_v3_history_is_linearizable(local_etcd: LocalEtcd,
+                                                     tmp_path: Path) -> None:
+    test = _test_map(local_etcd, serializable=True)
+    wl = register_workload.workload({"ops_per_key": 50, "concurrency": 4})
+    history = _run(tmp_path, test, g.clients(g.limit(200, wl.generator)), RegisterClientV3(),
+                   concurrency=4)
+
+    completions = [o for o in history if o.type != INVOKE]
+    assert len(completions) == 200 and not [o for o in completions if o.type == INFO]
+    by_f = {(o.f, o.type) for o in completions}
+    # Every op kind happened, and some cas failed its compare: the checker
+    # had real choices to make.
+    assert {("read", OK), ("write", OK), ("cas", OK), ("cas", FAIL)} <= by_f
+    assert all(o.error == ["compare-failed"] for o in completions if o.type == FAIL)
+    assert any(o.value[1] is not None for o in completions if o.f == "read")
+    result = Linearizable(model="cas-register", independent="tuple").check(test, history)
+    assert result["valid?"] is True
+
+
+def test_register_client_v3_failures_follow_the_triage(tmp_path: Path,
+                                                       silent_port: int) -> None:
+    test = {"nodes": {"n1": {"address": "127.0.0.1", "client_port": silent_port}},
+            "op_timeout": 0.3, "key_prefix": "/x", "options": {}}
+    client = RegisterClientV3().open(test, "n1")
+    outcomes = {f: client.invoke(test, Op(type=INVOKE, f=f, value=[0, v])).type
+                for f, v in (("read", None), ("write", 1), ("cas", [1, 2]))}
+    client.close(test)
+    assert outcomes == {"read": FAIL, "write": INFO, "cas": INFO}
+
+
+def test_set_client_v3_read_timeout_is_fail(silent_port: int) -> None:
+    test = {"nodes": {"n1": {"address": "127.0.0.1", "client_port": silent_port}},
+            "op_timeout": 0.3, "key_prefix": "/x", "options": {}}
+    client = SetClientV3().open(test, "n1")
+    read = client.invoke(test, Op(type=INVOKE, f="read"))
+    # The add's own read times out before any txn: nothing written, so fail.
+    add = client.invoke(test, Op(type=INVOKE, f="add", value=1))
+    client.close(test)
+    assert (read.type, read.error, add.type) == (FAIL, ["timeout"], FAIL)
+
+
+class CutOnTxn:
+    """A loopback TCP relay to a real member that goes silent, both ways,
+    from the first request whose bytes mention ``/kv/txn``: the link is cut
+    exactly between an add's read and its compare-and-set."""
+
+    def __init__(self, upstream: tuple[str, int]) -> None:
+        self.upstream = upstream
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self.listener.getsockname()[1])
+        self.cut = threading.Event()
+        self.sockets: list[socket.socket] = [self.listener]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        try:
+            down, _ = self.listener.accept()
+        except OSError:
+            return
+        up = socket.create_connection(self.upstream)
+        self.sockets += [down, up]
+        threading.Thread(target=self._pipe, args=(down, up, True), daemon=True).start()
+        threading.Thread(target=self._pipe, args=(up, down, False), daemon=True).start()
+
+    def _pipe(self, src: socket.socket, dst: socket.socket, watch: bool) -> None:
+        while True:
+            try:
+                data = src.recv(65536)
+            except OSError:
+                return
+            if not data:
+                return
+            if watch and b"/kv/txn" in data:
+                self.cut.set()
+            if not self.cut.is_set():
+                dst.sendall(data)
+
+    def close(self) -> None:
+        for s in self.sockets:
+            s.close()
+
+
+def test_set_client_v3_add_cut_at_txn_is_info(local_etcd: LocalEtcd) -> None:
+    relay = CutOnTxn((local_etcd.address, local_etcd.port))
+    test = {"nodes": {"n1": {"address": "127.0.0.1", "client_port": relay.port}},
+            "op_timeout": 0.5, "key_prefix": fresh_key("cut"), "options": {}}
+    client = SetClientV3().open(test, "n1")
+    add = client.invoke(test, Op(type=INVOKE, f="add", value=7))
+    client.close(test)
+    relay.close()
+    assert relay.cut.is_set()  # the read went through; the txn was sent
+    # The client cannot know the txn never arrived: unknown, not failed.
+    assert (add.type, add.error) == (INFO, ["timeout"])
+
+
+# --- TLS ------------------------------------------------------------------
+
+def _openssl(*args: str, cwd: Path) -> None:
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
+
+
+def _make_certs(d: Path) -> None:
+    """A CA, a server certificate for 127.0.0.1 and a client certificate.
+
+    The server certificate needs clientAuth too: etcd's JSON gateway dials
+    the member's own gRPC port presenting it, and ``--client-cert-auth``
+    rejects a certificate that is for servers only."""
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=ca",
+             "-keyout", "ca.key", "-out", "ca.crt", cwd=d)
+    server_ext = "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth"
+    for name, ext in (("server", server_ext), ("client", "extendedKeyUsage=clientAuth")):
+        (d / f"{name}.ext").write_text(ext + "\n")
+        _openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name}",
+                 "-keyout", f"{name}.key", "-out", f"{name}.csr", cwd=d)
+        _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+                 "-CAcreateserial", "-days", "2", "-extfile", f"{name}.ext",
+                 "-out", f"{name}.crt", cwd=d)
+
+
+@pytest.fixture(scope="module")
+def tls_etcd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Path]]:
+    if not Path(ETCD).exists():
+        pytest.skip("etcd is not installed")
+    d = tmp_path_factory.mktemp("tls")
+    _make_certs(d)
+    client, peer = _free_port(), _free_port()
+    log = (d / "etcd.log").open("w")
+    proc = subprocess.Popen(
+        [ETCD, "--name", "tls", "--data-dir", str(d / "data"),
+         "--listen-client-urls", f"https://127.0.0.1:{client}",
+         "--advertise-client-urls", f"https://127.0.0.1:{client}",
+         "--listen-peer-urls", f"http://127.0.0.1:{peer}",
+         "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
+         "--initial-cluster", f"tls=http://127.0.0.1:{peer}",
+         "--cert-file", str(d / "server.crt"), "--key-file", str(d / "server.key"),
+         "--trusted-ca-file", str(d / "ca.crt"), "--client-cert-auth"],
+        stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while not _tls_up(client, d):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"TLS etcd did not start; see {d / 'etcd.log'}")
+            time.sleep(0.2)
+        yield client, d
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def _tls_up(port: int, d: Path) -> bool:
+    import ssl
+    ctx = ssl.create_default_context(cafile=str(d / "ca.crt"))
+    ctx.load_cert_chain(str(d / "client.crt"), str(d / "client.key"))
+    try:
+        with urllib.request.urlopen(f"https://127.0.0.1:{port}/health", timeout=1,
+                                    context=ctx) as r:
+            return b"true" in r.read()
+    except OSError:
+        return False
+
+
+def test_tls_with_client_certificate(tls_etcd: tuple[int, Path]) -> None:
+    port, d = tls_etcd
+    tls = etcd_v3.TLS(ca=str(d / "ca.crt"), cert=str(d / "client.crt"),
+                      key=str(d / "client.key"))
+    c = etcd_v3.connect("127.0.0.1", port, timeout=5.0, tls=tls)
+    key = fresh_key("tls")
+    c.put(key, "secure")
+    kv = c.get(key)
+    assert kv is not None and kv.value == b"secure"
+    c.close()
+
+
+def test_tls_clients_read_options_from_the_test_map(tls_etcd: tuple[int, Path]) -> None:
+    port, d = tls_etcd
+    test = {"nodes": {"n1": {"address": "127.0.0.1", "client_port": port}},
+            "op_timeout": 5.0, "key_prefix": fresh_key("tlsrun"),
+            "options": {"tls_ca": str(d / "ca.crt"), "tls_cert": str(d / "client.crt"),
+                        "tls_key": str(d / "client.key")}}
+    client = RegisterClientV3().open(test, "n1")
+    w = client.invoke(test, Op(type=INVOKE, f="write", value=[1, 3]))
+    r = client.invoke(test, Op(type=INVOKE, f="read", value=[1, None]))
+    client.close(test)
+    assert (w.type, r.type, r.value) == (OK, OK, [1, 3])
+
+
+def test_tls_server_not_trusted_is_definite(tls_etcd: tuple[int, Path],
+                                            tmp_path: Path) -> None:
+    port, _ = tls_etcd
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+             "/CN=other", "-keyout", "other.key", "-out", "other.crt", cwd=tmp_path)
+    c = etcd_v3.connect("127.0.0.1", port, timeout=5.0,
+                        tls=etcd_v3.TLS(ca=str(tmp_path / "other.crt")))
+    with pytest.raises(Exception) as info:
+        c.put("k", "v")
+    t = etcd_v3.classify(info.value)
+    assert t.definite and t.error[0] == "tls-failed"
