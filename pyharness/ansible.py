@@ -85,11 +85,12 @@ def _iso_ns(stamp: str) -> int:
 
 
 def _message(res: Mapping[str, Any]) -> str:
+    """The first line of what the task said: modules lead with the summary."""
     for k in ("msg", "stderr", "reason"):
         v = res.get(k)
         if v:
-            text = str(v).strip().splitlines()
-            return " / ".join(line.strip() for line in text[-3:] if line.strip())[:400]
+            lines = [line.strip() for line in str(v).strip().splitlines() if line.strip()]
+            return lines[0][:400] if lines else "no message"
     return "no message"
 
 

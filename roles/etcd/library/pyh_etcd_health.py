@@ -1,0 +1,115 @@
+#!/usr/bin/python3
+"""Wait until an etcd member reports healthy, failing fast if it has exited."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: pyh_etcd_health
+short_description: Wait until an etcd member is healthy, or say why it is not
+description:
+  - Polls the member's C(/health) endpoint until it answers C({"health":"true"}).
+  - Checks the member's pid on every poll, so a member that exits during
+    start-up fails at once, quoting the line of its log that says why.
+options:
+  url: {description: The member's client URL., type: str, required: true}
+  name: {description: The member's name, for messages., type: str, required: true}
+  pid_file: {description: The member's pid file., type: path, required: true}
+  log_file: {description: The member's log file., type: path, required: true}
+  timeout: {description: Seconds to wait., type: int, default: 60}
+  tail_lines: {description: Log lines to quote., type: int, default: 25}
+author: pyharness
+"""
+
+import json
+import os
+import re
+import time
+import urllib.error
+import urllib.request
+
+from ansible.module_utils.basic import AnsibleModule
+
+# Lines in etcd's log that say why it stopped, most specific first.
+_CAUSES = [re.compile(p, re.I) for p in (
+    r"flag provided but not defined|invalid value|unknown flag",
+    r"\b[CF] \| |\"level\":\"(fatal|panic)\"|panic:",
+    r"\bE \| |\"level\":\"error\"|error",
+)]
+
+
+def _alive(pid_file: str) -> bool:
+    try:
+        with open(pid_file) as fh:
+            pid = int(fh.read().strip())
+        with open(f"/proc/{pid}/stat") as fh:
+            state = fh.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, ValueError, IndexError):
+        return False
+    return state != "Z"
+
+
+def _tail(log_file: str, n: int) -> list[str]:
+    try:
+        with open(log_file, errors="replace") as fh:
+            return [line.rstrip("\n") for line in fh.readlines()[-n:]]
+    except OSError:
+        return []
+
+
+def _cause(lines: list[str]) -> str | None:
+    for pattern in _CAUSES:
+        for line in lines:
+            if pattern.search(line):
+                return line.strip()
+    return None
+
+
+def _health(url: str) -> tuple[bool, str]:
+    try:
+        with urllib.request.urlopen(url + "/health", timeout=2) as r:
+            body = r.read().decode(errors="replace")
+    except urllib.error.HTTPError as e:
+        body = e.read().decode(errors="replace")
+    except OSError as e:
+        return False, str(getattr(e, "reason", e))
+    try:
+        return str(json.loads(body).get("health")).lower() == "true", body.strip()
+    except ValueError:
+        return False, body.strip()[:200]
+
+
+def main() -> None:
+    module = AnsibleModule(argument_spec={
+        "url": {"type": "str", "required": True},
+        "name": {"type": "str", "required": True},
+        "pid_file": {"type": "path", "required": True},
+        "log_file": {"type": "path", "required": True},
+        "timeout": {"type": "int", "default": 60},
+        "tail_lines": {"type": "int", "default": 25},
+    }, supports_check_mode=True)
+    p = module.params
+    deadline = time.monotonic() + p["timeout"]
+    answer = "none"
+    while True:
+        if not _alive(p["pid_file"]):
+            tail = _tail(p["log_file"], 200)
+            cause = _cause(tail) or "no reason in its log"
+            module.fail_json(
+                msg=f"etcd member {p['name']} exited during start-up: {cause} "
+                    f"(log: {p['log_file']})",
+                log_tail=tail[-p["tail_lines"]:])
+        healthy, answer = _health(p["url"])
+        if healthy:
+            module.exit_json(changed=False, health=answer)
+        if time.monotonic() > deadline:
+            tail = _tail(p["log_file"], p["tail_lines"])
+            module.fail_json(
+                msg=f"etcd member {p['name']} ({p['url']}) not healthy after {p['timeout']} s: "
+                    f"last /health answer: {answer}; last log line: "
+                    f"{tail[-1].strip() if tail else '(empty log)'}",
+                log_tail=tail)
+        time.sleep(0.3)
+
+
+if __name__ == "__main__":
+    main()
