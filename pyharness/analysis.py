@@ -26,7 +26,8 @@ def standard_checkers(out_dir: Path) -> list[Checker]:
 
 
 def checker_names() -> list[str]:
-    return ["linear", "perf", "set", "stats", "timeline", "unhandled-exceptions"]
+    return ["linear", "log-file-pattern", "perf", "set", "stats", "timeline",
+            "unhandled-exceptions"]
 
 
 def named_checker(name: str, out_dir: Path, model: str | None, hint: str,
@@ -38,6 +39,9 @@ def named_checker(name: str, out_dir: Path, model: str | None, hint: str,
         return checker_for(model, hint, options, time_limit, out_dir)
     if name == "set":
         return SetChecker()
+    if name == "log-file-pattern":
+        from checkers.log_patterns import LogPatternChecker
+        return LogPatternChecker(out_dir)
     table: dict[str, Callable[[], Checker]] = {
         "stats": StatsChecker, "unhandled-exceptions": UnhandledExceptionsChecker,
         "perf": lambda: PerfChecker(out_dir), "timeline": lambda: TimelineChecker(out_dir)}
@@ -70,8 +74,10 @@ def run_checkers(path: Path, names: list[str], model: str | None, time_limit: fl
             checkers = [named_checker(n, out, model, loaded.model_hint, loaded.options,
                                       time_limit) for n in names]
         else:
+            from checkers.log_patterns import LogPatternChecker
+
             wl = workloads.WORKLOADS[opts["workload"]](opts)
-            checkers = [*wl.checkers, *standard_checkers(out)]
+            checkers = [*wl.checkers, *standard_checkers(out), LogPatternChecker(path)]
         _attach(checkers, progress)
         return compose(checkers, test, loaded.ops), out
     loaded = read_history(path)

@@ -65,6 +65,10 @@ def test(
         help="Seconds between fault starts and stops.")] = 5.0,
     nodes: Annotated[int, typer.Option(
         help="Hosts for the local lab, if it must be brought up.")] = 5,
+    junit: Annotated[Path | None, typer.Option(
+        help="Also write the results as JUnit XML here, one testcase per checker.")] = None,
+    json_out: Annotated[bool, typer.Option(
+        "--json", help="Print the results as JSON on stdout.")] = False,
     api: Annotated[str, typer.Option(
         help="etcd API the clients speak: v2 (python-etcd) or v3 (JSON gateway).")] = "v2",
     serializable: Annotated[bool, typer.Option(
@@ -83,7 +87,7 @@ def test(
                        op_timeout=op_timeout, recovery_time=recovery_time,
                        nemesis_interval=nemesis_interval, lab_nodes=nodes,
                        ops_per_key=ops_per_key, no_quorum=no_quorum, api=api,
-                       serializable=serializable)
+                       serializable=serializable, junit=junit, json_out=json_out)
     try:
         code = run_test(opts, console)
     except (UsageError, InventoryError, HistoryError) as e:
@@ -103,15 +107,22 @@ def analyze(
              "Default: the one the history's format implies.")] = None,
     checker: Annotated[list[str] | None, typer.Option(
         help="Checker to run (repeatable): linear, set, stats, unhandled-exceptions, perf, "
-             "timeline. Default: linear for a file, the run's own for a run directory.")] = None,
+             "timeline, log-file-pattern. Default: linear for a file, the run's own for a "
+             "run directory.")] = None,
     time_limit: Annotated[float | None, typer.Option(
         help="Seconds the linearizability search may take before answering unknown.")] = None,
     out_dir: Annotated[Path | None, typer.Option(
         "--out", help="Where to write plots and failure drawings. Default: beside the history.")
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print results as JSON.")] = False,
+    junit: Annotated[Path | None, typer.Option(
+        help="Also write the results as JUnit XML here, one testcase per checker.")] = None,
+    edn: Annotated[Path | None, typer.Option(
+        help="Also write the history as Jepsen EDN here, for Jepsen, Knossos or Elle.")] = None,
 ) -> None:
-    """Check a saved history. Exit 0 valid, 1 invalid, 2 unknown or error."""
+    """Check a saved history. Exit 0 valid, 1 invalid, 2 unknown or error.
+
+    For a run directory, results.json and report.html are written anew."""
     from pyharness.analysis import run_checkers
 
     if not path.exists():
@@ -123,11 +134,24 @@ def analyze(
     task = bar.add_task("check", total=None)
     try:
         with bar:
-            results, _ = run_checkers(
+            results, written = run_checkers(
                 path, checker or [], model, time_limit, out_dir,
                 progress=lambda done, total: bar.update(task, completed=done, total=total))
     except (HistoryError, ValueError) as e:
         raise _fail(str(e)) from None
+    if path.is_dir():
+        from pyharness.report import write_report
+        from pyharness.store import write_json
+
+        write_json(written / "results.json", results)
+        write_report(written)
+    if junit is not None:
+        from pyharness.junit import write_junit
+        write_junit(results, junit, path.name)
+    if edn is not None:
+        from pyharness.export import export_edn
+        from pyharness.formats import read_history
+        export_edn(read_history(path / "history.jsonl" if path.is_dir() else path).ops, edn)
     if json_out:
         print(json.dumps(results, default=str, indent=2))
     else:
@@ -157,6 +181,24 @@ def _print_analysis(results: dict) -> None:
     word = {True: "[green]valid[/green]", False: "[red]INVALID[/red]"}.get(
         valid, "[yellow]unknown[/yellow]")  # type: ignore[call-overload]
     out.print(f"verdict: {word}")
+
+
+@app.command()
+def serve(
+    store: Annotated[Path, typer.Option(help="The store to show.")] = Path("store"),
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+) -> None:
+    """Browse the store's runs in a web browser (read-only)."""
+    from pyharness.serve import serve as serve_store
+
+    if not store.is_dir():
+        raise _fail(f"--store: no such directory: {store}")
+    console.print(f"serving {store} at http://{host}:{port}/ (Ctrl-C to stop)")
+    try:
+        serve_store(store, host, port)
+    except OSError as e:
+        raise _fail(f"--port {port}: {e.strerror or e}") from None
 
 
 @app.command()

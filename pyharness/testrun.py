@@ -12,6 +12,7 @@ Every op is on disk the moment it completes.
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import signal
@@ -28,12 +29,16 @@ from typing import Any
 from rich.console import Console
 
 from checkers.core import UNKNOWN, compose
+from checkers.log_patterns import LogPatternChecker
 from pyharness import generator as g
 from pyharness import interpreter, inventory, lab, nemesis, paths, store, workloads
 from pyharness.analysis import standard_checkers
 from pyharness.ansible import Ansible, PlaybookFailed
-from pyharness.history import HistoryWriter
+from pyharness.export import export_edn
+from pyharness.history import HistoryWriter, Op
+from pyharness.junit import write_junit
 from pyharness.progress import LiveStatus, results_table
+from pyharness.report import write_report
 
 log = logging.getLogger("pyharness")
 
@@ -59,10 +64,12 @@ class TestOptions:
     no_quorum: bool = False
     api: str = "v2"
     serializable: bool = False
+    junit: Path | None = None
+    json_out: bool = False
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
-        for k in ("inventory", "store"):
+        for k in ("inventory", "store", "junit"):
             d[k] = str(d[k]) if d[k] is not None else None
         return d
 
@@ -182,7 +189,6 @@ def _run(opts: TestOptions, test: dict[str, Any], nodes: list[inventory.Node],
     names = [n.name for n in nodes]
     nem = nemesis.NEMESES[opts.nemesis](vars(opts), ansible, names)
     history = HistoryWriter(run_dir / "history.jsonl")
-    results: dict[str, Any] | None = None
     status = LiveStatus(console, opts.time_limit)
     failure: str | None = None
     try:
@@ -203,11 +209,6 @@ def _run(opts: TestOptions, test: dict[str, Any], nodes: list[inventory.Node],
                             history, rng=rng, start_ns=start, on_op=status.on_op,
                             on_log=status.set_phase,
                             stop=threading.Event())
-        history.close()
-        status.set_phase("checking")
-        checkers = [*wl.checkers, *standard_checkers(run_dir)]
-        results = compose(checkers, test, history.ops)
-        store.write_json(run_dir / "results.json", results)
     except PlaybookFailed as e:
         failure = str(e)
     except KeyboardInterrupt as e:
@@ -217,17 +218,35 @@ def _run(opts: TestOptions, test: dict[str, Any], nodes: list[inventory.Node],
         failure = f"{type(e).__name__}: {e}"
     finally:
         history.close()
+        # As in Jepsen: logs are collected and the cluster released before
+        # the analysis, which may take long and needs the logs.
         _cleanup(opts, ansible, nem, test, console)
     if failure is not None:
         console.print(f"[red]error:[/red] {failure}")
         console.print(f"history and logs: {run_dir}")
         return EXIT_UNKNOWN
-    assert results is not None
+    console.log("checking")
+    ops = history.ops
+    checkers = [*wl.checkers, *standard_checkers(run_dir), LogPatternChecker(run_dir)]
+    results = compose(checkers, test, ops)
+    return report(results, test, ops, run_dir, opts, console)
+
+
+def report(results: dict[str, Any], test: Mapping[str, Any], ops: list[Op], run_dir: Path,
+           opts: TestOptions, console: Console) -> int:
+    """Write what a run found, in every form users asked for; the exit code."""
+    store.write_json(run_dir / "results.json", results)
+    export_edn(ops, run_dir / "history.edn")
+    if opts.junit is not None:
+        write_junit(results, opts.junit, str(test["name"]))
+    write_report(run_dir)
+    if opts.json_out:
+        print(json.dumps(results, indent=2, sort_keys=True, default=str))
     console.print(results_table(results))
     valid = results["valid?"]
     verdict = {True: "[green]valid[/green]", False: "[red]INVALID[/red]"}.get(
         valid, "[yellow]unknown[/yellow]")  # type: ignore[call-overload]
-    console.print(f"verdict: {verdict}   ({run_dir})")
+    console.print(f"verdict: {verdict}   ({run_dir / 'report.html'})")
     if valid is True:
         return EXIT_VALID
     return EXIT_INVALID if valid is False else EXIT_UNKNOWN

@@ -21,7 +21,6 @@ author: pyharness
 """
 
 import json
-import os
 import re
 import time
 import urllib.error

@@ -78,7 +78,7 @@ restore_input:
   returned: changed
 """
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible.module_utils.basic import AnsibleModule
 
 
 def _rules(module: AnsibleModule, binary: str, table: str, chain: str) -> list[str] | None:

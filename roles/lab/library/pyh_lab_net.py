@@ -64,12 +64,12 @@ commands:
   returned: always
 """
 
-import json  # noqa: E402
-import os  # noqa: E402
-import re  # noqa: E402
-from typing import Any  # noqa: E402
+import json
+import os
+import re
+from typing import Any
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible.module_utils.basic import AnsibleModule
 
 
 class Net:
