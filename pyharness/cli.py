@@ -46,7 +46,8 @@ InventoryOpt = Annotated[Path | None, typer.Option(
 
 @app.command()
 def test(
-    workload: Annotated[str, typer.Option(help="What to run: register, set.")] = "set",
+    workload: Annotated[str, typer.Option(
+        help="What to run: register, set, varstore.")] = "set",
     nemesis: Annotated[str, typer.Option(
         help="Faults: none, partition-random-halves, partition-halves, "
              "partition-isolate-one.")] = "partition-random-halves",
@@ -69,6 +70,8 @@ def test(
         help="Also write the results as JUnit XML here, one testcase per checker.")] = None,
     json_out: Annotated[bool, typer.Option(
         "--json", help="Print the results as JSON on stdout.")] = False,
+    store_bug: Annotated[str | None, typer.Option(
+        help="varstore: switch on a known store bug, to see the checker catch it.")] = None,
     api: Annotated[str, typer.Option(
         help="etcd API the clients speak: v2 (python-etcd) or v3 (JSON gateway).")] = "v2",
     serializable: Annotated[bool, typer.Option(
@@ -87,7 +90,8 @@ def test(
                        op_timeout=op_timeout, recovery_time=recovery_time,
                        nemesis_interval=nemesis_interval, lab_nodes=nodes,
                        ops_per_key=ops_per_key, no_quorum=no_quorum, api=api,
-                       serializable=serializable, junit=junit, json_out=json_out)
+                       serializable=serializable, junit=junit, json_out=json_out,
+                       store_bug=store_bug)
     try:
         code = run_test(opts, console)
     except (UsageError, InventoryError, HistoryError) as e:
@@ -199,6 +203,43 @@ def serve(
         serve_store(store, host, port)
     except OSError as e:
         raise _fail(f"--port {port}: {e.strerror or e}") from None
+
+
+@app.command()
+def quickcheck(
+    examples: Annotated[int, typer.Option(help="Command sequences to try.", min=1)] = 50,
+    seed: Annotated[int | None, typer.Option(help="Seed, to replay a run.")] = None,
+    inventory: InventoryOpt = None,
+    store_bug: Annotated[str | None, typer.Option(
+        help="Switch on a known store bug; the test must catch it.")] = None,
+    parallel: Annotated[bool, typer.Option(
+        "--parallel", help="Run command sequences from several processes at once and check "
+                           "the recorded history against the model.")] = False,
+) -> None:
+    """Model-based test of the variable store on etcd (Hypothesis state machine).
+
+    Exit 0 when no counterexample is found, 1 with the shrunk counterexample."""
+    from pyharness.quickcheck import run_quickcheck
+    from pyharness.varstore.bugs import BUGS
+
+    if store_bug is not None and store_bug not in BUGS:
+        raise _fail(f"--store-bug must be one of {', '.join(BUGS)}")
+    inv = inventory
+    try:
+        if inv is None:
+            if not lab_mod.is_up():
+                console.log("bringing up the local lab")
+                lab_mod.up()
+            inv = paths.LAB_INVENTORY
+        nodes = load_inventory(inv)
+        ansible = Ansible(inv, lab_mod.STATE_DIR / "quickcheck-ansible")
+        r = ansible.run("setup.yml")
+        if not r.ok:
+            raise PlaybookFailed(r)
+    except (InventoryError, PlaybookFailed) as e:
+        raise _fail(str(e)) from None
+    endpoints = [f"{n.address}:{n.client_port}" for n in nodes]
+    raise typer.Exit(run_quickcheck(endpoints, examples, seed, store_bug, parallel, console))
 
 
 @app.command()

@@ -65,6 +65,7 @@ class TestOptions:
     api: str = "v2"
     serializable: bool = False
     junit: Path | None = None
+    store_bug: str | None = None
     json_out: bool = False
 
     def to_json(self) -> dict[str, Any]:
@@ -91,6 +92,12 @@ def validate(opts: TestOptions) -> None:
         raise UsageError(f"--api must be one of v2, v3, got {opts.api}")
     if opts.serializable and opts.api != "v3":
         raise UsageError("--serializable needs --api v3 (for v2 use --no-quorum)")
+    if opts.store_bug is not None:
+        from pyharness.varstore.bugs import BUGS
+        if opts.store_bug not in BUGS:
+            raise UsageError(f"--store-bug must be one of {', '.join(BUGS)}")
+        if opts.workload != "varstore":
+            raise UsageError("--store-bug needs --workload varstore")
     if opts.concurrency < 1:
         raise UsageError(f"--concurrency must be at least 1, got {opts.concurrency}")
 

@@ -18,12 +18,14 @@ from pyharness.varstore.store import (
     Rebind,
     TooManyConflicts,
     TypeMismatch,
+    Unavailable,
     VarStore,
     VarStoreError,
 )
 
 __all__ = [
     "BUGS", "LATTICES", "TYPES", "Conflict", "Lattice", "NotDeclared", "NotInflation",
-    "PendingBind", "ReadTimeout", "Rebind", "TooManyConflicts", "TypeMismatch", "VarStore",
+    "PendingBind", "ReadTimeout", "Rebind", "TooManyConflicts", "TypeMismatch", "Unavailable",
+    "VarStore",
     "VarStoreError", "lattice",
 ]

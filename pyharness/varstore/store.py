@@ -20,7 +20,9 @@ Each variable is one etcd key, ``<prefix>/<name>``, holding JSON
   returns the state. It waits on a v2 watch of the key, not by spinning, and
   gives up with :class:`ReadTimeout`.
 
-A bind is split into :meth:`VarStore.start_bind` (the read) and
+A bind that cannot even read its variable raises :class:`Unavailable`: no
+swap was sent, so it certainly had no effect (earlier swaps of the same bind
+were all refused). A bind is split into :meth:`VarStore.start_bind` (the read) and
 :meth:`VarStore.finish_bind` (the swap) so that a test can run two binds'
 halves in a chosen order and hit the race CAS exists for every time.
 
@@ -76,6 +78,13 @@ class TooManyConflicts(VarStoreError):
 
 class ReadTimeout(VarStoreError):
     code = "read-timeout"
+
+
+class Unavailable(VarStoreError):
+    """A bind could not read its variable (etcd unreachable or slow). Nothing
+    was written yet, so the bind certainly had no effect."""
+
+    code = "unavailable"
 
 
 @dataclass(frozen=True)
@@ -142,7 +151,12 @@ class VarStore:
         return self.finish_bind(self.start_bind(name, value))
 
     def start_bind(self, name: str, value: Any) -> PendingBind:
-        type_name, state, index = self._get(name)
+        try:
+            type_name, state, index = self._get(name)
+        except VarStoreError:
+            raise
+        except Exception as e:
+            raise Unavailable(f"bind {name}: reading it failed: {type(e).__name__}: {e}") from e
         lat = self.lattice(type_name)
         if value is None or not lat.valid(value):
             raise TypeMismatch(f"{value!r} is not a {type_name} value")
