@@ -80,6 +80,10 @@ class PlaybookResult:
         return out
 
 
+def _never() -> bool:
+    return False
+
+
 def _iso_ns(stamp: str) -> int:
     return int(datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() * 1e9)
 
@@ -137,6 +141,11 @@ class Ansible:
             limit=limit,
             quiet=True,
             rotate_artifacts=0,
+            # Without a callback ansible-runner installs SIGINT and SIGTERM
+            # handlers of its own, for good, and Ctrl-C would no longer stop
+            # the test. A playbook already running is left to finish: a fault
+            # half applied is worse than a late one, and heal runs next.
+            cancel_callback=_never,
         )
         elapsed = time.monotonic() - t0
         events = list(r.events)

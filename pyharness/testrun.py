@@ -27,6 +27,7 @@ from types import FrameType
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 from checkers.core import UNKNOWN, compose
 from checkers.log_patterns import LogPatternChecker
@@ -229,7 +230,7 @@ def _run(opts: TestOptions, test: dict[str, Any], nodes: list[inventory.Node],
         # the analysis, which may take long and needs the logs.
         _cleanup(opts, ansible, nem, test, console)
     if failure is not None:
-        console.print(f"[red]error:[/red] {failure}")
+        console.print(f"[red]error:[/red] {escape(failure)}", soft_wrap=True, highlight=False)
         console.print(f"history and logs: {run_dir}")
         return EXIT_UNKNOWN
     console.log("checking")
@@ -265,18 +266,20 @@ def _cleanup(opts: TestOptions, ansible: Ansible, nem: nemesis.NemesisPackage,
         console.log("healing the network")
         heal = ansible.run("heal.yml")
         if not heal.ok:
-            console.print(f"[red]heal failed:[/red] {heal.error_line()}")
+            console.print(f"[red]heal failed:[/red] {escape(heal.error_line())}", soft_wrap=True)
         console.log("collecting node logs")
         logs = ansible.run("collect-logs.yml")
         if not logs.ok:
-            console.print(f"[yellow]log collection:[/yellow] {logs.error_line()}")
+            console.print(f"[yellow]log collection:[/yellow] {escape(logs.error_line())}",
+                          soft_wrap=True)
         if opts.leave_db_running:
             console.log("leaving etcd running (--leave-db-running)")
             return
         console.log("tearing down")
         down = ansible.run("teardown.yml")
         if not down.ok:
-            console.print(f"[red]teardown failed:[/red] {down.error_line()}")
+            console.print(f"[red]teardown failed:[/red] {escape(down.error_line())}",
+                          soft_wrap=True)
 
 
 __all__ = ["EXIT_INVALID", "EXIT_UNKNOWN", "EXIT_VALID", "UNKNOWN", "TestOptions", "run"]
