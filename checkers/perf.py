@@ -113,7 +113,7 @@ def _figure(title: str, ylabel: str, t_end: float) -> tuple[Figure, Axes]:
     ax.set_title(title)
     ax.set_xlabel("time since test start (s)")
     ax.set_ylabel(ylabel)
-    ax.set_xlim(0, max(t_end, 1e-3))
+    ax.set_xlim(0, max(t_end * 1.02, 1e-3))  # margin: the final read sits at t_end
     ax.grid(True, which="major", alpha=0.3)
     return fig, ax
 
@@ -133,13 +133,17 @@ def plot_latency_raw(tab: OpTable, windows: Sequence[Window], colours: Mapping[s
     ax.set_yscale("log")
     _shade(ax, windows, colours)
     handles: list[Any] = []
+    # Big opaque points for a short history, small translucent ones for 100k.
+    n = len(tab.t)
+    size = float(np.clip(2000 / max(n, 1) ** 0.5, 5, 25))
+    alpha = 0.85 if n < 5000 else 0.5
     for fi, f in enumerate(tab.fs):
         for oi, o in enumerate(OUTCOMES):
             m = (tab.f == fi) & (tab.outcome == oi)
             if not m.any():
                 continue
-            ax.scatter(tab.t[m], tab.latency[m], s=6, marker=MARKERS[fi % len(MARKERS)],
-                       color=OUTCOME_COLOURS[o], alpha=0.5, linewidths=0,
+            ax.scatter(tab.t[m], tab.latency[m], s=size, marker=MARKERS[fi % len(MARKERS)],
+                       color=OUTCOME_COLOURS[o], alpha=alpha, linewidths=0,
                        rasterized=True, zorder=2)
             handles.append(Line2D([], [], ls="", marker=MARKERS[fi % len(MARKERS)],
                                   color=OUTCOME_COLOURS[o], label=f"{f} {o}"))

@@ -343,9 +343,12 @@ function describe(r) {
   } else {
     lines.push(`${D.fs[r[3]]}  ${r[4]}  (${L.kind === "process" ? "process " : ""}${L.name})`);
   }
-  lines.push(`invoke   ${s(r[1])}   index ${r[5]}`);
-  lines.push(`complete ${s(r[2])}   index ${r[6] === null ? "—" : r[6]}`);
-  if (r[2] !== null) lines.push(`latency  ${((r[2] - r[1]) / 1e6).toFixed(3)} ms`);
+  const w = r[4] === "window", ci = r[6] === null ? "—" : r[6];
+  lines.push(`${w ? "from    " : "invoke  "} ${s(r[1])}   index ${r[5]}`);
+  lines.push(`${w ? "to      " : "complete"} ${s(endOf(r))}   index ${ci}` +
+             (r[2] === null ? "  (never completed)" : ""));
+  const dur = ((endOf(r) - r[1]) / 1e6).toFixed(3);
+  lines.push(`${w ? "duration" : "latency "} ${dur} ms`);
   if (r[7] !== null) lines.push(`value    ${JSON.stringify(r[7])}`);
   if (r[8] !== null) lines.push(`error    ${JSON.stringify(r[8])}`);
   if (r[9] !== null) lines.push(`${L.kind === "process" ? "node " : "extra"}    ` +
