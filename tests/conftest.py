@@ -12,7 +12,8 @@ import socket
 import subprocess
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,40 +34,27 @@ class LocalEtcd:
         return f"http://{self.address}:{self.port}"
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
-def local_etcd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalEtcd]:
-    if not Path(ETCD).exists():
-        pytest.skip("etcd is not installed (scripts/bootstrap installs it)")
-    data = tmp_path_factory.mktemp("etcd")
-    client, peer = _free_port(), _free_port()
+@contextmanager
+def etcd_member(data: Path, args: list[str], ready: Callable[[], bool],
+                what: str = "etcd") -> Iterator[subprocess.Popen[bytes]]:
+    """A real etcd process with ``args``, logging to ``data/etcd.log``, yielded
+    once ``ready()`` is true and stopped afterwards."""
     log = (data / "etcd.log").open("w")
-    proc = subprocess.Popen(
-        [ETCD, "--name", "local", "--data-dir", str(data / "data"),
-         "--listen-client-urls", f"http://127.0.0.1:{client}",
-         "--advertise-client-urls", f"http://127.0.0.1:{client}",
-         "--listen-peer-urls", f"http://127.0.0.1:{peer}",
-         "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
-         "--initial-cluster", f"local=http://127.0.0.1:{peer}",
-         "--enable-v2=true"], stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen([ETCD, "--data-dir", str(data / "data"), *args], stdout=log,
+                            stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{client}/health", timeout=1) as r:
-                    if b"true" in r.read():
-                        break
-            except OSError:
-                pass
+        while not ready():
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"local etcd did not start; see {data / 'etcd.log'}")
+                raise RuntimeError(f"{what} did not start; see {data / 'etcd.log'}")
             time.sleep(0.2)
-        yield LocalEtcd("127.0.0.1", client)
+        yield proc
     finally:
         proc.terminate()
         try:
@@ -74,3 +62,28 @@ def local_etcd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalEtcd]:
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=1) as r:
+            return b"true" in r.read()
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def local_etcd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalEtcd]:
+    if not Path(ETCD).exists():
+        pytest.skip("etcd is not installed (scripts/bootstrap installs it)")
+    data = tmp_path_factory.mktemp("etcd")
+    client, peer = free_port(), free_port()
+    args = ["--name", "local",
+            "--listen-client-urls", f"http://127.0.0.1:{client}",
+            "--advertise-client-urls", f"http://127.0.0.1:{client}",
+            "--listen-peer-urls", f"http://127.0.0.1:{peer}",
+            "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
+            "--initial-cluster", f"local=http://127.0.0.1:{peer}",
+            "--enable-v2=true"]
+    with etcd_member(data, args, lambda: _healthy(f"http://127.0.0.1:{client}"), "local etcd"):
+        yield LocalEtcd("127.0.0.1", client)

@@ -29,7 +29,7 @@ from pyharness.history import FAIL, INFO, INVOKE, OK, HistoryWriter, Op, read_js
 from pyharness.workloads import register as register_workload
 from pyharness.workloads import set as set_workload
 from pyharness.workloads.v3_clients import RegisterClientV3, SetClientV3
-from tests.conftest import ETCD, LocalEtcd, _free_port
+from tests.conftest import ETCD, LocalEtcd, etcd_member, free_port
 
 
 def fresh_key(name: str) -> str:
@@ -118,7 +118,7 @@ def test_unknown_gateway_path_is_definite(conn: etcd_v3.Connection) -> None:
 
 
 def test_connection_refused_is_definite() -> None:
-    port = _free_port()  # bound then released: nothing listens there
+    port = free_port()  # bound then released: nothing listens there
     c = etcd_v3.connect("127.0.0.1", port, timeout=1.0)
     with pytest.raises(Exception) as info:
         c.put("k", "v")
@@ -189,15 +189,19 @@ def test_set_client_v3_history_is_valid(local_etcd: LocalEtcd, tmp_path: Path) -
     history = _run(tmp_path, test, gen, SetClientV3(), concurrency=5)
 
     adds = [o for o in history if o.f == "add" and o.type == OK]
-    assert len(adds) == 60  # no faults: every add is acknowledged
+    # No faults: an add either lands or, starved by the others' wins, gives
+    # up after its bounded retries, a definite failure; nothing is unknown.
+    gave_up = [o for o in history if o.f == "add" and o.type != OK and o.type != INVOKE]
+    assert all(o.type == FAIL and o.error == ["too-many-conflicts"] for o in gave_up)
+    assert len(adds) + len(gave_up) == 60 and len(adds) >= 50
     # Five concurrent adders on one key must collide, and the txn on
     # mod_revision must catch it.
     assert sum(o.extra.get("cas_conflicts", 0) for o in adds) > 0
     result = SetChecker().check(test, history)
     assert result["valid?"] is True
-    assert result["acknowledged-count"] == 60 and result["lost-count"] == 0
+    assert result["acknowledged-count"] == len(adds) and result["lost-count"] == 0
     [final] = [o for o in history if o.f == "read" and o.type == OK]
-    assert final.value == list(range(60))
+    assert final.value == sorted(o.value for o in adds)
 
 
 def test_register_client_v3_history_is_linearizable(local_etcd: LocalEtcd,
@@ -325,32 +329,17 @@ def tls_etcd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Pa
         pytest.skip("etcd is not installed")
     d = tmp_path_factory.mktemp("tls")
     _make_certs(d)
-    client, peer = _free_port(), _free_port()
-    log = (d / "etcd.log").open("w")
-    proc = subprocess.Popen(
-        [ETCD, "--name", "tls", "--data-dir", str(d / "data"),
-         "--listen-client-urls", f"https://127.0.0.1:{client}",
-         "--advertise-client-urls", f"https://127.0.0.1:{client}",
-         "--listen-peer-urls", f"http://127.0.0.1:{peer}",
-         "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
-         "--initial-cluster", f"tls=http://127.0.0.1:{peer}",
-         "--cert-file", str(d / "server.crt"), "--key-file", str(d / "server.key"),
-         "--trusted-ca-file", str(d / "ca.crt"), "--client-cert-auth"],
-        stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 30
-        while not _tls_up(client, d):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"TLS etcd did not start; see {d / 'etcd.log'}")
-            time.sleep(0.2)
+    client, peer = free_port(), free_port()
+    args = ["--name", "tls",
+            "--listen-client-urls", f"https://127.0.0.1:{client}",
+            "--advertise-client-urls", f"https://127.0.0.1:{client}",
+            "--listen-peer-urls", f"http://127.0.0.1:{peer}",
+            "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
+            "--initial-cluster", f"tls=http://127.0.0.1:{peer}",
+            "--cert-file", str(d / "server.crt"), "--key-file", str(d / "server.key"),
+            "--trusted-ca-file", str(d / "ca.crt"), "--client-cert-auth"]
+    with etcd_member(d, args, lambda: _tls_up(client, d), "TLS etcd"):
         yield client, d
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 def _tls_up(port: int, d: Path) -> bool:
