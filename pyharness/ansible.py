@@ -105,7 +105,11 @@ class Ansible:
 
     def __init__(self, inventory: Path | str, data_dir: Path,
                  extravars: Mapping[str, Any] | None = None) -> None:
-        self.inventory = inventory
+        # Absolute, because ansible-runner runs from its own private dir, where
+        # a relative path would silently match no hosts.
+        self.inventory = (str(Path(inventory).resolve())
+                          if isinstance(inventory, Path) or Path(str(inventory)).exists()
+                          else inventory)
         self.data_dir = data_dir
         self.extravars = dict(extravars or {})
         self._lock = threading.Lock()  # one playbook at a time: runner shares env/ files

@@ -50,8 +50,30 @@ def test(
     workload: Annotated[str, typer.Option(
         help="What to run: register, set, varstore.")] = "set",
     nemesis: Annotated[str, typer.Option(
-        help="Faults: none, partition-random-halves, partition-halves, "
-             "partition-isolate-one.")] = "partition-random-halves",
+        help="Faults: none, or a comma-separated list of partition, kill, pause, loss, slow, "
+             "netem, or a partition of a fixed shape: partition-halves, "
+             "partition-random-halves, partition-isolate-one, partition-isolate-leader, "
+             "partition-majorities-ring, partition-bridge, partition-grudge."
+    )] = "partition-random-halves",
+    nemesis_targets: Annotated[str | None, typer.Option(
+        help="Which hosts faults hit, chosen per op: one, minority, majority, all, leader "
+             "(comma-separated for a random choice among them).")] = None,
+    grudge_file: Annotated[Path | None, typer.Option(
+        help="partition-grudge: JSON or YAML mapping host -> peers it drops.")] = None,
+    loss_probability: Annotated[float, typer.Option(
+        help="loss: probability that a packet is dropped.")] = 0.3,
+    slow_rate: Annotated[str, typer.Option(help="slow: tbf rate limit, e.g. 1mbit.")] = "1mbit",
+    netem_delay: Annotated[str, typer.Option(help="netem: delay.")] = "100ms",
+    netem_jitter: Annotated[str, typer.Option(help="netem: jitter.")] = "20ms",
+    netem_loss: Annotated[float | None, typer.Option(help="netem: loss, percent.")] = None,
+    netem_duplicate: Annotated[float | None, typer.Option(
+        help="netem: duplicate, percent.")] = None,
+    netem_reorder: Annotated[float | None, typer.Option(help="netem: reorder, percent.")] = None,
+    kill_start_timeout: Annotated[int, typer.Option(
+        help="kill: seconds a restarted member has to become healthy.")] = 30,
+    no_nemesis_agent: Annotated[bool, typer.Option(
+        "--no-nemesis-agent", help="Run each fault as a plain playbook instead of through a "
+                                   "pre-started Ansible run (slower to take effect).")] = False,
     time_limit: Annotated[float, typer.Option(help="Seconds of load under faults.")] = 30.0,
     concurrency: Annotated[int, typer.Option(help="Client workers (threads).")] = 10,
     rate: Annotated[float, typer.Option(help="Target ops per second, all workers.")] = 10.0,
@@ -92,7 +114,12 @@ def test(
                        nemesis_interval=nemesis_interval, lab_nodes=nodes,
                        ops_per_key=ops_per_key, no_quorum=no_quorum, api=api,
                        serializable=serializable, junit=junit, json_out=json_out,
-                       store_bug=store_bug)
+                       store_bug=store_bug, nemesis_targets=nemesis_targets,
+                       grudge_file=grudge_file, loss_probability=loss_probability,
+                       slow_rate=slow_rate, netem_delay=netem_delay, netem_jitter=netem_jitter,
+                       netem_loss=netem_loss, netem_duplicate=netem_duplicate,
+                       netem_reorder=netem_reorder, kill_start_timeout=kill_start_timeout,
+                       nemesis_agent=not no_nemesis_agent)
     try:
         code = run_test(opts, console)
     except (UsageError, InventoryError, HistoryError) as e:

@@ -67,11 +67,22 @@ class TestOptions:
     serializable: bool = False
     junit: Path | None = None
     store_bug: str | None = None
+    nemesis_targets: str | None = None
+    grudge_file: Path | None = None
+    loss_probability: float = 0.3
+    slow_rate: str = "1mbit"
+    netem_delay: str = "100ms"
+    netem_jitter: str = "20ms"
+    netem_loss: float | None = None
+    netem_duplicate: float | None = None
+    netem_reorder: float | None = None
+    kill_start_timeout: int = 30
+    nemesis_agent: bool = True
     json_out: bool = False
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
-        for k in ("inventory", "store", "junit"):
+        for k in ("inventory", "store", "junit", "grudge_file"):
             d[k] = str(d[k]) if d[k] is not None else None
         return d
 
@@ -83,8 +94,15 @@ class UsageError(ValueError):
 def validate(opts: TestOptions) -> None:
     if opts.workload not in workloads.WORKLOADS:
         raise UsageError(f"--workload must be one of {', '.join(workloads.names())}")
-    if opts.nemesis not in nemesis.NEMESES:
-        raise UsageError(f"--nemesis must be one of {', '.join(nemesis.names())}")
+    try:
+        faults = nemesis.parse_spec(opts.nemesis)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    if "partition-grudge" in faults:
+        if opts.grudge_file is None:
+            raise UsageError("--nemesis partition-grudge needs --grudge-file FILE")
+        if not opts.grudge_file.is_file():
+            raise UsageError(f"--grudge-file: no such file: {opts.grudge_file}")
     for name, v, lo in (("--time-limit", opts.time_limit, 0), ("--rate", opts.rate, 0),
                         ("--op-timeout", opts.op_timeout, 0)):
         if not v > lo:
@@ -149,7 +167,8 @@ def build_generator(opts: TestOptions, wl: workloads.Workload,
         main.append(g.nemesis(nem.generator))
     steps: list[g.GenLike] = [g.time_limit(opts.time_limit, g.any_(*main))]
     if nem.final_generator is not None:
-        steps += [g.log("healing"), g.nemesis(g.once(nem.final_generator))]
+        # Every fault's stop op, so each window closes in the history.
+        steps += [g.log("healing"), g.nemesis(nem.final_generator)]
     steps += [g.log("waiting for recovery"), g.sleep(opts.recovery_time)]
     if wl.final_generator is not None:
         steps += [g.log("final reads"), g.clients(wl.final_generator)]
@@ -195,7 +214,10 @@ def _run(opts: TestOptions, test: dict[str, Any], nodes: list[inventory.Node],
          ansible: Ansible, run_dir: Path, console: Console) -> int:
     wl = workloads.WORKLOADS[opts.workload]({**vars(opts), "out_dir": run_dir})
     names = [n.name for n in nodes]
-    nem = nemesis.NEMESES[opts.nemesis](vars(opts), ansible, names)
+    try:
+        nem = nemesis.build(opts.nemesis, vars(opts), ansible, names)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
     history = HistoryWriter(run_dir / "history.jsonl")
     status = LiveStatus(console, opts.time_limit)
     failure: str | None = None
@@ -263,6 +285,9 @@ def report(results: dict[str, Any], test: Mapping[str, Any], ops: list[Op], run_
 def _cleanup(opts: TestOptions, ansible: Ansible, nem: nemesis.NemesisPackage,
              test: Mapping[str, Any], console: Console) -> None:
     with _shielded(console):
+        close = getattr(nem.nemesis, "close", None)
+        if close is not None:
+            close()  # the nemesis' pre-started Ansible run and its SSH connections
         console.log("healing the network")
         heal = ansible.run("heal.yml")
         if not heal.ok:

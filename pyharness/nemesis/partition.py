@@ -3,11 +3,22 @@
 A *grudge* maps each host to the peers whose packets it drops. A partition
 into components is the *complete* grudge: every host drops everyone outside
 its own component. The partition playbook applies a grudge with iptables, in
-the suite's own chain, and the heal playbook removes that chain alone.
+the suite's own chain, and partition-heal.yml (or heal.yml) removes that
+chain alone.
 
-Shapes choose components (Jepsen's names): ``random-halves`` shuffles the
-nodes and cuts them into a minority and a majority; ``halves`` does the same
-without shuffling; ``isolate-one`` cuts one random node off.
+Shapes (Jepsen's names) choose the grudge for each ``start-partition``:
+
+- ``halves``: the node list cut into a minority and a majority, in order;
+- ``random-halves``: the same after shuffling;
+- ``isolate-one``: one random node cut off from all others;
+- ``isolate-leader``: the current leader cut off (a random node when no
+  leader is known); etcd should elect a new leader among the rest;
+- ``majorities-ring``: nodes on a shuffled ring, each seeing only its
+  nearest neighbours, so that every node sees a majority but no two see the
+  same one: there is no majority component, yet every node can gather votes;
+- ``bridge``: two halves that can't see each other, plus one node that sees
+  both (the bridge);
+- ``grudge``: a fixed grudge read from a file (JSON or YAML, host -> peers).
 """
 
 from __future__ import annotations
@@ -15,10 +26,15 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from pyharness.ansible import Ansible
 from pyharness.history import INFO, Op
+from pyharness.nemesis.leader import find_leader
 
 log = logging.getLogger(__name__)
 
@@ -65,44 +81,138 @@ SHAPES: dict[str, Shape] = {
 }
 
 
+@dataclass(frozen=True)
+class Cut:
+    """One partition: the grudge to apply, and its components when it has any."""
+
+    grudge: Grudge
+    components: list[list[str]] | None = None
+    info: Mapping[str, Any] | None = None
+
+
+def majorities_ring(nodes: Sequence[str], rng: random.Random) -> Cut:
+    """Each node sees itself and its nearest ring neighbours, a majority in
+    all; it drops everyone else."""
+    ring = list(nodes)
+    rng.shuffle(ring)
+    n = len(ring)
+    majority = n // 2 + 1
+    left = (majority - 1) // 2
+    right = majority - 1 - left
+    grudge: Grudge = {}
+    for i, node in enumerate(ring):
+        seen = {ring[(i + d) % n] for d in range(-left, right + 1)}
+        drops = [m for m in ring if m not in seen]
+        if drops:
+            grudge[node] = drops
+    return Cut(grudge, None, {"ring": ring})
+
+
+def bridge(nodes: Sequence[str], rng: random.Random) -> Cut:
+    """Two halves that drop each other; the first node of the second half
+    is the bridge and drops no one, and no one drops it."""
+    shuffled = list(nodes)
+    rng.shuffle(shuffled)
+    a, b = bisect(shuffled)
+    if not a or len(b) < 2:
+        return Cut({}, [shuffled], {"bridge": None})
+    link, rest = b[0], b[1:]
+    grudge = complete_grudge([a, rest])
+    return Cut(grudge, [[*a, link], [link, *rest]], {"bridge": link})
+
+
+def from_components(shape: Shape) -> Callable[[Sequence[str], random.Random], Cut]:
+    def cut(nodes: Sequence[str], rng: random.Random) -> Cut:
+        components = shape(nodes, rng)
+        return Cut(complete_grudge(components), components)
+    return cut
+
+
+CUTS: dict[str, Callable[[Sequence[str], random.Random], Cut]] = {
+    **{name: from_components(shape) for name, shape in SHAPES.items()},
+    "majorities-ring": majorities_ring,
+    "bridge": bridge,
+}
+
+# Shapes that need more than the node list: resolved by PartitionNemesis.
+SPECIAL = ("isolate-leader", "grudge")
+ALL_SHAPES = (*CUTS, *SPECIAL)
+
+
+def load_grudge(path: str | Path, nodes: Sequence[str]) -> Grudge:
+    """A grudge from a JSON or YAML file: ``{host: [peer, ...]}``. Raises
+    ValueError with one line naming the file and what is wrong."""
+    p = Path(path)
+    where = f"--grudge-file {p}"
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise ValueError(f"{where}: cannot read it: {e.strerror or e}") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ValueError(f"{where}: not JSON or YAML{at}: "
+                         f"{getattr(e, 'problem', None) or e}") from None
+    if not isinstance(data, dict) or not data:
+        raise ValueError(f"{where}: must map each host to a list of peers it drops, "
+                         f"e.g. {{\"n1\": [\"n2\", \"n3\"]}}")
+    known = set(nodes)
+    grudge: Grudge = {}
+    for host, peers in data.items():
+        if str(host) not in known:
+            raise ValueError(f"{where}: host {host!r} is not in the inventory "
+                             f"({', '.join(nodes)})")
+        if isinstance(peers, str) or not isinstance(peers, list):
+            raise ValueError(f"{where}: the peers of {host} must be a list, got {peers!r}")
+        for peer in peers:
+            if str(peer) not in known:
+                raise ValueError(f"{where}: peer {peer!r} of {host} is not in the inventory "
+                                 f"({', '.join(nodes)})")
+        grudge[str(host)] = [str(x) for x in peers if str(x) != str(host)]
+    return grudge
+
+
+def cut_for(shape: str, nodes: Sequence[str], rng: random.Random, test: Mapping[str, Any],
+            grudge: Grudge | None = None,
+            leader: Callable[[Mapping[str, Any]], str | None] | None = None) -> Cut:
+    """The partition of ``shape`` to apply now."""
+    if shape == "grudge":
+        if grudge is None:
+            raise ValueError("partition-grudge needs a grudge file (--grudge-file)")
+        return Cut({h: list(p) for h, p in grudge.items() if p}, None, {"source": "file"})
+    if shape == "isolate-leader":
+        found = (leader or (lambda t: find_leader(t.get("nodes", {}))))(test)
+        if found is None or found not in nodes:
+            c = from_components(isolate_one)(nodes, rng)
+            return Cut(c.grudge, c.components, {"leader": None})
+        components = [[found], [n for n in nodes if n != found]]
+        return Cut(complete_grudge(components), components, {"leader": found})
+    if shape not in CUTS:
+        raise ValueError(f"unknown partition shape {shape!r}")
+    return CUTS[shape](nodes, rng)
+
+
 class PartitionNemesis:
-    """start-partition applies a grudge of the given shape; stop-partition heals."""
+    """start-partition applies a grudge of the given shape; stop-partition heals.
+
+    Kept for callers that want only partitions; :mod:`pyharness.nemesis.faults`
+    runs partitions the same way alongside other faults."""
 
     fs = frozenset({"start-partition", "stop-partition"})
 
-    def __init__(self, ansible: Ansible, nodes: Sequence[str], shape: Shape,
+    def __init__(self, ansible: Ansible, nodes: Sequence[str], shape: Shape | str,
                  rng: random.Random | None = None) -> None:
-        self.ansible = ansible
-        self.nodes = list(nodes)
-        self.shape = shape
-        self.rng = rng or random.Random()
+        from pyharness.nemesis.faults import FaultNemesis, PartitionFault
+        name = shape if isinstance(shape, str) else next(
+            (k for k, v in SHAPES.items() if v is shape), "random-halves")
+        self._inner = FaultNemesis(ansible, nodes, [PartitionFault(name)], rng or random.Random())
 
     def invoke(self, test: Mapping[str, Any], op: Op) -> Op:
-        wall0 = int(test["start_wall_ns"])
-        if op.f == "start-partition":
-            components = self.shape(self.nodes, self.rng)
-            grudge = complete_grudge(components)
-            r = self.ansible.run("partition.yml", {"partition_grudge": grudge})
-            done = op.completion(INFO, value={"components": components})
-            done.extra["grudge"] = grudge
-            done.extra["hosts"] = sorted(grudge)
-            ends = r.task_end_ns("Apply the grudge")
-        elif op.f == "stop-partition":
-            r = self.ansible.run("heal.yml")
-            done = op.completion(INFO, value="healed")
-            done.extra["hosts"] = list(self.nodes)
-            ends = r.task_end_ns("Remove the grudge")
-        else:
-            raise ValueError(f"partition nemesis: unknown f {op.f!r}")
-        done.extra["playbook_s"] = round(r.elapsed_s, 3)
-        if ends:
-            # When the last target host had its rules in place.
-            done.extra["effective_ns"] = max(ends.values()) - wall0
-        if not r.ok:
-            done.error = r.error_line()
-        return done
+        return self._inner.invoke(test, op)
 
     def heal(self, test: Mapping[str, Any]) -> None:
-        r = self.ansible.run("heal.yml")
-        if not r.ok:
-            raise RuntimeError(f"heal failed: {r.error_line()}")
+        self._inner.heal(test)
+
+
+__all__ = ["ALL_SHAPES", "CUTS", "INFO", "SHAPES", "Cut", "Grudge", "PartitionNemesis",
+           "complete_grudge", "cut_for", "load_grudge"]

@@ -25,6 +25,12 @@ pytestmark = pytest.mark.lab
 def lab_inventory() -> Iterator[Path]:
     if os.geteuid() != 0:
         pytest.skip("the lab needs root")
+    # A second lab (made by hand with lab-up.yml and other lab_* variables)
+    # for development beside a lab that is busy; used as is, never torn down.
+    override = os.environ.get("PYHARNESS_LAB_INVENTORY")
+    if override:
+        yield Path(override).resolve()
+        return
     made = False
     if not lab.is_up():
         lab.up(5)
@@ -52,5 +58,6 @@ def pyharness(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[s
 
 
 def netns_exec(node: str, *argv: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["ip", "netns", "exec", f"pyh-{node}", *argv], capture_output=True,
+    prefix = os.environ.get("PYHARNESS_LAB_NETNS_PREFIX", "pyh-")
+    return subprocess.run(["ip", "netns", "exec", f"{prefix}{node}", *argv], capture_output=True,
                           text=True, timeout=30)

@@ -1,0 +1,248 @@
+"""Faults as start/stop pairs, and the nemesis that runs any mix of them.
+
+Each fault kind ``X`` is a pair of playbooks: ``start-X`` puts the fault in
+place on some target hosts, ``stop-X`` undoes it on the same hosts. That is
+Jepsen's combined nemesis: the schedule (see :mod:`pyharness.nemesis.schedule`)
+decides when each start and stop happens, and different faults may overlap
+(a partition while a member is paused).
+
+=========  =====================================  ===============================
+fault      start-X                                stop-X
+=========  =====================================  ===============================
+partition  partition.yml (a grudge of a shape)    partition-heal.yml
+kill       kill.yml (SIGKILL by pid file)         start.yml (etcd role, same data)
+pause      pause.yml (SIGSTOP by pid file)        resume.yml (SIGCONT)
+loss       link-fault.yml, iptables statistic     link-heal.yml (loss only)
+slow       link-fault.yml, tbf rate limit         link-heal.yml (the qdisc)
+netem      link-fault.yml, netem                  link-heal.yml (the qdisc)
+=========  =====================================  ===============================
+
+Every nemesis op completes as ``info`` (Jepsen's convention) and records, in
+``Op.extra``: ``hosts`` (the targets), ``effective_ns`` (when the last target
+had the change in place: the latest per-host end of the playbook's effect
+task, minus ``test["start_wall_ns"]``, on the same clock as op times),
+``effect_latency_s`` (from the invocation to that moment) and
+``playbook_s``. A playbook that fails (an unreachable host, a task error)
+makes the op carry ``error``: one line naming the host and the task. The
+test goes on; the fault may be in place on some hosts, so it still counts as
+active and its stop still runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from pyharness.ansible import Ansible, PlaybookResult
+from pyharness.history import INFO, Op
+from pyharness.nemesis import partition, targets
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Action:
+    """One playbook run that changes hosts, and what to record about it."""
+
+    playbook: str
+    extravars: dict[str, Any]
+    task: str  # the task whose per-host end is the moment of effect
+    hosts: list[str]
+    value: Any = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Fault(Protocol):
+    name: str
+
+    def start(self, nem: FaultNemesis, test: Mapping[str, Any], op: Op) -> Action: ...
+
+    def stop(self, nem: FaultNemesis, test: Mapping[str, Any], op: Op,
+             hosts: list[str]) -> Action: ...
+
+
+def _hosts_var(hosts: Sequence[str]) -> str:
+    return ",".join(hosts)
+
+
+def _target_kind(nem: FaultNemesis, op: Op) -> str:
+    """The op's own target kind if the schedule chose one, else a random one."""
+    if isinstance(op.value, Mapping) and op.value.get("targets") in targets.KINDS:
+        return str(op.value["targets"])
+    return nem.rng.choice(nem.target_kinds)
+
+
+# Shape of a plain "partition" fault for each target kind.
+PARTITION_SHAPE_FOR = {
+    "one": "isolate-one",
+    "minority": "random-halves",
+    "majority": "random-halves",
+    "all": "majorities-ring",
+    "leader": "isolate-leader",
+}
+
+
+@dataclass
+class PartitionFault:
+    """``shape`` None: chosen per op from the target kind (PARTITION_SHAPE_FOR)."""
+
+    shape: str | None = None
+    grudge: partition.Grudge | None = None
+    name: str = "partition"
+
+    def start(self, nem: FaultNemesis, test: Mapping[str, Any], op: Op) -> Action:
+        shape = self.shape or PARTITION_SHAPE_FOR[_target_kind(nem, op)]
+        cut = partition.cut_for(shape, nem.nodes, nem.rng, test, self.grudge)
+        value: dict[str, Any] = {"components": cut.components}
+        if self.shape is None:
+            value["shape"] = shape
+        extra: dict[str, Any] = {"grudge": cut.grudge, **(cut.info or {})}
+        return Action("partition.yml", {"partition_grudge": cut.grudge}, "Apply the grudge",
+                      sorted(cut.grudge), value, extra)
+
+    def stop(self, nem: FaultNemesis, test: Mapping[str, Any], op: Op,
+             hosts: list[str]) -> Action:
+        # The chain goes on every host: a host outside the last grudge may
+        # still hold an older one.
+        return Action("partition-heal.yml", {}, "Remove the grudge", list(nem.nodes), "healed")
+
+
+@dataclass
+class ProcessFault:
+    """kill (SIGKILL, then start through the etcd role) or pause (SIGSTOP/SIGCONT)."""
+
+    name: str  # "kill" or "pause"
+    start_health_timeout: int = 30
+
+    def start(self, nem: FaultNemesis, test: Mapping[str, Any], op: Op) -> Action:
+        kind = _target_kind(nem, op)
+        hosts, info = targets.choose(kind, nem.nodes, nem.rng, test)
+        task = "Kill the member" if self.name == "kill" else "Pause the member"
+        return Action(f"{self.name}.yml", {"fault_hosts": _hosts_var(hosts)}, task, hosts,
+                      {"targets": kind}, dict(info))
+
+    def stop(self, nem: FaultNemesis, test: Mapping[str, Any], op: Op,
+             hosts: list[str]) -> Action:
+        if self.name == "kill":
+            return Action("start.yml", {"fault_hosts": _hosts_var(hosts),
+                                        "etcd_health_timeout": self.start_health_timeout},
+                          "Start the etcd member", hosts)
+        return Action("resume.yml", {"fault_hosts": _hosts_var(hosts)}, "Resume the member",
+                      hosts)
+
+
+@dataclass
+class LinkFault:
+    """loss (iptables statistic), slow (tbf) or netem, with the role's variables."""
+
+    name: str  # "loss", "slow" or "netem"
+    role_vars: dict[str, Any] = field(default_factory=dict)
+
+    def start(self, nem: FaultNemesis, test: Mapping[str, Any], op: Op) -> Action:
+        kind = _target_kind(nem, op)
+        hosts, info = targets.choose(kind, nem.nodes, nem.rng, test)
+        return Action("link-fault.yml", {"fault_hosts": _hosts_var(hosts),
+                                         "link_fault_kind": self.name, **self.role_vars},
+                      "Apply the link fault", hosts, {"targets": kind},
+                      {**info, **self.role_vars})
+
+    def stop(self, nem: FaultNemesis, test: Mapping[str, Any], op: Op,
+             hosts: list[str]) -> Action:
+        return Action("link-heal.yml", {"fault_hosts": _hosts_var(hosts),
+                                        "link_fault_remove_kinds": [self.name]},
+                      "Remove the link faults", hosts)
+
+
+class PlaybookRunner(Protocol):
+    def run(self, playbook: str, extravars: Mapping[str, Any] | None = None,
+            limit: str | None = None) -> PlaybookResult: ...
+
+
+class FaultNemesis:
+    """Runs ``start-X`` / ``stop-X`` for each fault it was given, remembering
+    which faults are in place and on which hosts."""
+
+    def __init__(self, ansible: PlaybookRunner | Ansible, nodes: Sequence[str],
+                 faults: Sequence[Fault], rng: random.Random,
+                 target_kinds: Sequence[str] = targets.DEFAULT) -> None:
+        self.ansible = ansible
+        self.nodes = list(nodes)
+        self.faults = {f.name: f for f in faults}
+        self.rng = rng
+        self.target_kinds = list(target_kinds)
+        self.active: dict[str, list[str]] = {}
+        self.fs = frozenset(f"{verb}-{name}" for name in self.faults
+                            for verb in ("start", "stop"))
+
+    def invoke(self, test: Mapping[str, Any], op: Op) -> Op:
+        verb, _, name = op.f.partition("-")
+        fault = self.faults.get(name)
+        if fault is None or verb not in ("start", "stop"):
+            raise ValueError(f"nemesis: unknown f {op.f!r} (knows {', '.join(sorted(self.fs))})")
+        wall_invoke = time.time_ns()
+        try:
+            if verb == "start":
+                action = fault.start(self, test, op)
+            else:
+                if name not in self.active:
+                    done = op.completion(INFO, value="not active")
+                    done.extra["hosts"] = []
+                    return done
+                action = fault.stop(self, test, op, self.active[name])
+        except Exception as e:  # choosing targets failed: nothing was changed
+            log.error("nemesis %s: %s", op.f, e)
+            done = op.completion(INFO)
+            done.error = f"{op.f}: {e}"
+            return done
+        if verb == "start":
+            # Counted as active even if the playbook fails: it may have
+            # changed some hosts, and the stop must then run.
+            self.active[name] = list(action.hosts)
+        else:
+            self.active.pop(name, None)
+        return self._run(test, op, action, wall_invoke)
+
+    def _run(self, test: Mapping[str, Any], op: Op, action: Action, wall_invoke: int) -> Op:
+        done = op.completion(INFO, value=action.value)
+        done.extra.update(action.extra)
+        done.extra["hosts"] = list(action.hosts)
+        try:
+            r = self.ansible.run(action.playbook, action.extravars)
+        except Exception as e:  # the runner itself broke: outcome unknown
+            log.exception("nemesis %s: running %s failed", op.f, action.playbook)
+            done.error = f"{op.f}: running {action.playbook} failed: {type(e).__name__}: {e}"
+            return done
+        done.extra["playbook_s"] = round(r.elapsed_s, 3)
+        ends = {h: t for h, t in r.task_end_ns(action.task).items() if h in action.hosts}
+        if ends:
+            last = max(ends.values())
+            done.extra["effective_ns"] = last - int(test["start_wall_ns"])
+            done.extra["effect_latency_s"] = round((last - wall_invoke) / 1e9, 3)
+        if not r.ok:
+            done.error = r.error_line()
+        elif set(ends) != set(action.hosts):
+            # A playbook that matched no host "succeeds": that must not pass
+            # for a fault in place.
+            missing = sorted(set(action.hosts) - set(ends))
+            done.error = (f"task '{action.task}' did not run on {', '.join(missing)} "
+                          f"(see {r.artifact_dir / 'stdout'})")
+        if done.error is not None:
+            log.error("nemesis %s on %s: %s", op.f, _hosts_var(action.hosts), done.error)
+        return done
+
+    def heal(self, test: Mapping[str, Any]) -> None:
+        r = self.ansible.run("heal.yml")
+        self.active.clear()
+        if not r.ok:
+            raise RuntimeError(f"heal failed: {r.error_line()}")
+
+    def close(self) -> None:
+        """Release the runner's resources (the agent's waiting run and SSH
+        masters). Safe to call more than once."""
+        close = getattr(self.ansible, "close", None)
+        if close is not None:
+            close()
