@@ -1,0 +1,39 @@
+"""The variable store on the lab: quickcheck against a real cluster, and the
+varstore workload under partitions and kills, with and without a known bug."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.integration.conftest import pyharness
+
+
+def test_quickcheck_passes_against_the_lab(lab_inventory: Path) -> None:
+    r = pyharness("quickcheck", "--examples", "15", "--seed", "1", "-i", str(lab_inventory))
+    assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
+
+
+def test_quickcheck_finds_and_shrinks_a_store_bug_on_the_lab(lab_inventory: Path) -> None:
+    r = pyharness("quickcheck", "--examples", "30", "--seed", "1", "-i", str(lab_inventory),
+                  "--store-bug", "rebind-allowed")
+    assert r.returncode == 1, (r.stdout + r.stderr)[-3000:]
+    assert "replay" in (r.stdout + r.stderr)
+
+
+def run_varstore(store: Path, *extra: str) -> tuple[int, dict, str]:
+    r = pyharness("test", "--workload", "varstore", "--nemesis", "partition,kill",
+                  "--time-limit", "25", "--rate", "40", "--nemesis-interval", "4",
+                  "--recovery-time", "5", "--seed", "5", "--nemesis-targets", "one,minority",
+                  "--store", str(store), *extra)
+    f = store / "latest" / "results.json"
+    return r.returncode, (json.loads(f.read_text()) if f.exists() else {}), r.stderr
+
+
+def test_varstore_under_partitions_and_kills(lab_inventory: Path, tmp_path: Path) -> None:
+    code, results, err = run_varstore(tmp_path / "ok")
+    assert code == 0, err[-3000:]
+    assert results["varstore"]["valid?"] is True
+    code, results, err = run_varstore(tmp_path / "bug", "--store-bug", "bind-without-cas")
+    assert code == 1, err[-3000:]
+    assert results["varstore"]["valid?"] is False
