@@ -23,14 +23,27 @@ class InventoryError(ValueError):
 
 
 @dataclass(frozen=True)
+class ClientTLS:
+    """The driver's own client certificate for a TLS cluster, from the
+    inventory's ``etcd_client_ca_file``, ``etcd_client_cert_file`` and
+    ``etcd_client_key_file`` (paths on the driver's machine)."""
+
+    ca: str
+    cert: str | None = None
+    key: str | None = None
+
+
+@dataclass(frozen=True)
 class Node:
     name: str
     address: str
     client_port: int = 2379
     peer_port: int = 2380
+    tls: ClientTLS | None = None
 
     def client_url(self) -> str:
-        return f"http://{self.address}:{self.client_port}"
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://{self.address}:{self.client_port}"
 
 
 def load(path: Path) -> list[Node]:
@@ -52,9 +65,16 @@ def load(path: Path) -> list[Node]:
     for h in hosts:
         v = hostvars.get(h, {})
         address = v.get("etcd_address") or v.get("ansible_host") or h
+        tls = None
+        if v.get("etcd_tls"):
+            if not v.get("etcd_client_ca_file"):
+                raise InventoryError(f"{path}: host {h} has etcd_tls but no etcd_client_ca_file "
+                                     "for the driver's clients")
+            tls = ClientTLS(str(v["etcd_client_ca_file"]), v.get("etcd_client_cert_file"),
+                            v.get("etcd_client_key_file"))
         nodes.append(Node(name=h, address=str(address),
                           client_port=int(v.get("etcd_client_port", 2379)),
-                          peer_port=int(v.get("etcd_peer_port", 2380))))
+                          peer_port=int(v.get("etcd_peer_port", 2380)), tls=tls))
     return nodes
 
 

@@ -184,6 +184,9 @@ def run(opts: TestOptions, console: Console) -> int:
             lab.up(opts.lab_nodes)
         inv = paths.LAB_INVENTORY
     nodes = inventory.load(inv)
+    tls = next((n.tls for n in nodes if n.tls is not None), None)
+    if tls is not None and opts.api != "v3":
+        raise UsageError(f"{inv}: the cluster uses TLS; run its clients with --api v3")
     seed = opts.seed if opts.seed is not None else random.SystemRandom().randrange(2**31)
     opts.seed = seed
     test_name = f"etcd-{opts.workload}-{opts.nemesis}"
@@ -200,6 +203,8 @@ def run(opts: TestOptions, console: Console) -> int:
         "start_wall_ns": time.time_ns(),
     }
     test["key_prefix"] = f"/pyharness/{test['run_id']}"
+    if tls is not None:  # the v3 clients read these
+        test["options"].update(tls_ca=tls.ca, tls_cert=tls.cert, tls_key=tls.key)
     store.write_json(run_dir / "test.json", test)
     ansible = Ansible(inv, run_dir / "ansible", {"store_dir": str(run_dir.resolve())})
     try:
