@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+import shutil
 import sys
 import threading
 import time
@@ -104,7 +105,7 @@ class Ansible:
     _seq = itertools.count(1)
 
     def __init__(self, inventory: Path | str, data_dir: Path,
-                 extravars: Mapping[str, Any] | None = None) -> None:
+                 extravars: Mapping[str, Any] | None = None, keep: int | None = None) -> None:
         # Absolute, because ansible-runner runs from its own private dir, where
         # a relative path would silently match no hosts.
         self.inventory = (str(Path(inventory).resolve())
@@ -112,6 +113,7 @@ class Ansible:
                           else inventory)
         self.data_dir = data_dir
         self.extravars = dict(extravars or {})
+        self.keep = keep  # artifact dirs to keep in a data dir shared across runs
         self._lock = threading.Lock()  # one playbook at a time: runner shares env/ files
 
     def run(self, playbook: str, extravars: Mapping[str, Any] | None = None,
@@ -121,9 +123,17 @@ class Ansible:
 
     def _run(self, playbook: str, extravars: Mapping[str, Any] | None,
              limit: str | None) -> PlaybookResult:
-        ident = f"{next(self._seq):03d}-{Path(playbook).stem}"
         artifacts = self.data_dir / "artifacts"
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        # A fresh ident every run: ansible-runner adds to an existing one's
+        # events, and old events would pass for this run's.
+        ident = f"{next(self._seq):03d}-{Path(playbook).stem}"
+        while (artifacts / ident).exists():
+            ident = f"{next(self._seq):03d}-{Path(playbook).stem}"
+        if self.keep is not None and artifacts.is_dir():
+            old = sorted(artifacts.iterdir(), key=lambda p: p.stat().st_mtime)
+            for stale in old[:max(0, len(old) - self.keep + 1)]:
+                shutil.rmtree(stale, ignore_errors=True)
         venv_bin = str(Path(sys.executable).parent)
         env = {
             "ANSIBLE_CONFIG": str(paths.ROOT / "ansible.cfg"),

@@ -260,7 +260,7 @@ def quickcheck(
                 lab_mod.up()
             inv = paths.LAB_INVENTORY
         nodes = load_inventory(inv)
-        ansible = Ansible(inv, lab_mod.STATE_DIR / "quickcheck-ansible")
+        ansible = Ansible(inv, lab_mod.STATE_DIR / "quickcheck-ansible", keep=20)
         r = ansible.run("setup.yml")
         if not r.ok:
             raise PlaybookFailed(r)
@@ -278,7 +278,7 @@ def heal(inventory: InventoryOpt = None) -> None:
         load_inventory(inv)
     except InventoryError as e:
         raise _fail(str(e)) from None
-    r = Ansible(inv, lab_mod.STATE_DIR / "heal-ansible").run("heal.yml")
+    r = Ansible(inv, lab_mod.STATE_DIR / "heal-ansible", keep=20).run("heal.yml")
     if not r.ok:
         raise _fail(r.error_line())
     console.print("healed")

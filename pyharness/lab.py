@@ -21,7 +21,8 @@ STATE_DIR = Path(os.environ.get("PYHARNESS_STATE", "/var/lib/pyharness"))
 
 
 def _ansible() -> Ansible:
-    return Ansible("localhost,", STATE_DIR / "lab-ansible", {"ansible_connection": "local"})
+    return Ansible("localhost,", STATE_DIR / "lab-ansible", {"ansible_connection": "local"},
+                   keep=20)
 
 
 def run_up(nodes: int = 5) -> PlaybookResult:

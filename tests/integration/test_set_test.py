@@ -60,5 +60,5 @@ def test_unknown_workload_and_nemesis_are_one_line_errors() -> None:
     assert r.stderr.strip().splitlines() == [expected]
     r = pyharness("test", "--nemesis", "nope")
     assert r.returncode == 2
-    assert "--nemesis must be one of" in r.stderr and "partition-random-halves" in r.stderr
+    assert "--nemesis must be" in r.stderr and "partition-random-halves" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
