@@ -78,6 +78,10 @@ def test(
     concurrency: Annotated[int, typer.Option(help="Client workers (threads).")] = 10,
     rate: Annotated[float, typer.Option(help="Target ops per second, all workers.")] = 10.0,
     inventory: InventoryOpt = None,
+    db: Annotated[str, typer.Option(
+        help="managed: install, start and wipe etcd on the inventory's hosts. existing: "
+             "validate a running cluster: no install, no wipe, only the faults asked for."
+    )] = "managed",
     leave_db_running: Annotated[bool, typer.Option(
         "--leave-db-running", help="Keep etcd running after the test (no teardown).")] = False,
     seed: Annotated[int | None, typer.Option(help="Seed for op and fault choices.")] = None,
@@ -109,7 +113,7 @@ def test(
     """Set up etcd, run load under faults, heal, check, collect logs, tear down."""
     opts = TestOptions(workload=workload, nemesis=nemesis, time_limit=time_limit,
                        concurrency=concurrency, rate=rate, inventory=inventory,
-                       leave_db_running=leave_db_running, seed=seed, store=store,
+                       leave_db_running=leave_db_running, seed=seed, store=store, db=db,
                        op_timeout=op_timeout, recovery_time=recovery_time,
                        nemesis_interval=nemesis_interval, lab_nodes=nodes,
                        ops_per_key=ops_per_key, no_quorum=no_quorum, api=api,

@@ -55,6 +55,7 @@ class TestOptions:
     rate: float = 10.0
     inventory: Path | None = None
     leave_db_running: bool = False
+    db: str = "managed"
     seed: int | None = None
     store: Path = field(default_factory=lambda: Path("store"))
     op_timeout: float = 1.5
@@ -107,6 +108,10 @@ def validate(opts: TestOptions) -> None:
                         ("--op-timeout", opts.op_timeout, 0)):
         if not v > lo:
             raise UsageError(f"{name} must be greater than {lo}, got {v}")
+    if opts.db not in ("managed", "existing"):
+        raise UsageError(f"--db must be one of managed, existing, got {opts.db}")
+    if opts.db == "existing" and opts.inventory is None:
+        raise UsageError("--db existing needs --inventory: the cluster to validate")
     if opts.api not in ("v2", "v3"):
         raise UsageError(f"--api must be one of v2, v3, got {opts.api}")
     if opts.serializable and opts.api != "v3":
@@ -227,10 +232,15 @@ def _run(opts: TestOptions, test: dict[str, Any], nodes: list[inventory.Node],
     status = LiveStatus(console, opts.time_limit)
     failure: str | None = None
     try:
-        console.log(f"setting up etcd on {len(nodes)} hosts")
-        r = ansible.run("setup.yml")
-        if not r.ok:
-            raise PlaybookFailed(r)
+        if opts.db == "existing":
+            # Someone else's cluster: no install, no wipe; only check that
+            # every member answers before loading it.
+            _check_reachable(nodes)
+        else:
+            console.log(f"setting up etcd on {len(nodes)} hosts")
+            r = ansible.run("setup.yml")
+            if not r.ok:
+                raise PlaybookFailed(r)
         gen = build_generator(opts, wl, nem)
         rng = random.Random(opts.seed)
         test["start_wall_ns"] = time.time_ns()
@@ -244,7 +254,7 @@ def _run(opts: TestOptions, test: dict[str, Any], nodes: list[inventory.Node],
                             history, rng=rng, start_ns=start, on_op=status.on_op,
                             on_log=status.set_phase,
                             stop=threading.Event())
-    except PlaybookFailed as e:
+    except (PlaybookFailed, ClusterUnreachable) as e:
         failure = str(e)
     except KeyboardInterrupt as e:
         failure = "terminated" if isinstance(e, Terminated) else "interrupted"
@@ -287,6 +297,34 @@ def report(results: dict[str, Any], test: Mapping[str, Any], ops: list[Op], run_
     return EXIT_INVALID if valid is False else EXIT_UNKNOWN
 
 
+class ClusterUnreachable(RuntimeError):
+    pass
+
+
+def _check_reachable(nodes: list[inventory.Node]) -> None:
+    """Every member must answer /health before an existing cluster is loaded."""
+    import ssl
+    import urllib.request
+
+    for n in nodes:
+        ctx = None
+        if n.tls is not None:
+            ctx = ssl.create_default_context(cafile=n.tls.ca)
+            if n.tls.cert:
+                ctx.load_cert_chain(n.tls.cert, n.tls.key)
+        try:
+            with urllib.request.urlopen(f"{n.client_url()}/health", timeout=5,
+                                        context=ctx) as r:
+                body = r.read().decode(errors="replace")
+        except OSError as e:
+            raise ClusterUnreachable(
+                f"host {n.name}: etcd at {n.client_url()} does not answer: "
+                f"{getattr(e, 'reason', e)}") from None
+        if '"true"' not in body:
+            raise ClusterUnreachable(f"host {n.name}: etcd at {n.client_url()} is not "
+                                     f"healthy: {body.strip()[:200]}")
+
+
 def _cleanup(opts: TestOptions, ansible: Ansible, nem: nemesis.NemesisPackage,
              test: Mapping[str, Any], console: Console) -> None:
     with _shielded(console):
@@ -302,8 +340,8 @@ def _cleanup(opts: TestOptions, ansible: Ansible, nem: nemesis.NemesisPackage,
         if not logs.ok:
             console.print(f"[yellow]log collection:[/yellow] {escape(logs.error_line())}",
                           soft_wrap=True)
-        if opts.leave_db_running:
-            console.log("leaving etcd running (--leave-db-running)")
+        if opts.leave_db_running or opts.db == "existing":
+            console.log("leaving etcd running")
             return
         console.log("tearing down")
         down = ansible.run("teardown.yml")

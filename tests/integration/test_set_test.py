@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from pyharness import workloads
+from pyharness.ansible import Ansible
 from pyharness.history import INFO, INVOKE, NEMESIS, OK, read_jsonl
 from tests.integration.conftest import netns_exec, pyharness
 
@@ -62,3 +63,29 @@ def test_unknown_workload_and_nemesis_are_one_line_errors() -> None:
     assert r.returncode == 2
     assert "--nemesis must be" in r.stderr and "partition-random-halves" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_existing_cluster_is_validated_and_left_running(lab_inventory: Path,
+                                                        tmp_path: Path) -> None:
+    ansible = Ansible(lab_inventory, tmp_path / "ansible")
+    assert ansible.run("setup.yml").ok
+    try:
+        pids = {n: Path(f"/var/lib/pyharness/lab/{n}/etcd/etcd.pid").read_text().strip()
+                for n in ("n1", "n2", "n3", "n4", "n5")}
+        r = pyharness("test", "--db", "existing", "-i", str(lab_inventory), "--time-limit", "12",
+                      "--nemesis-interval", "3", "--recovery-time", "3", "--rate", "20",
+                      "--store", str(tmp_path / "store"))
+        assert r.returncode == 0, r.stderr[-3000:]
+        assert "setup" not in {p.name.split("-", 1)[1] for p in
+                               (tmp_path / "store" / "latest" / "ansible" / "artifacts").iterdir()}
+        # The same members, still running, healed.
+        for node, pid in pids.items():
+            assert Path(f"/proc/{pid}").exists(), f"{node}'s member was stopped"
+            assert "PYHARNESS" not in netns_exec(node, "iptables", "-S").stdout
+    finally:
+        assert ansible.run("teardown.yml").ok
+    r = pyharness("test", "--db", "existing", "-i", str(lab_inventory), "--time-limit", "5",
+                  "--store", str(tmp_path / "store2"))
+    assert r.returncode == 2
+    assert next(line for line in r.stderr.splitlines() if line.startswith("error:")).startswith(
+        "error: host n")
