@@ -15,6 +15,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from pyharness.etcd_v3 import TLS
+
 GROUP = "etcd"
 
 
@@ -23,23 +25,14 @@ class InventoryError(ValueError):
 
 
 @dataclass(frozen=True)
-class ClientTLS:
-    """The driver's own client certificate for a TLS cluster, from the
-    inventory's ``etcd_client_ca_file``, ``etcd_client_cert_file`` and
-    ``etcd_client_key_file`` (paths on the driver's machine)."""
-
-    ca: str
-    cert: str | None = None
-    key: str | None = None
-
-
-@dataclass(frozen=True)
 class Node:
     name: str
     address: str
     client_port: int = 2379
     peer_port: int = 2380
-    tls: ClientTLS | None = None
+    # The driver's client certificate for a TLS cluster, from the inventory's
+    # etcd_client_ca_file / _cert_file / _key_file (paths on the driver).
+    tls: TLS | None = None
 
     def client_url(self) -> str:
         scheme = "https" if self.tls is not None else "http"
@@ -70,8 +63,8 @@ def load(path: Path) -> list[Node]:
             if not v.get("etcd_client_ca_file"):
                 raise InventoryError(f"{path}: host {h} has etcd_tls but no etcd_client_ca_file "
                                      "for the driver's clients")
-            tls = ClientTLS(str(v["etcd_client_ca_file"]), v.get("etcd_client_cert_file"),
-                            v.get("etcd_client_key_file"))
+            tls = TLS(str(v["etcd_client_ca_file"]), v.get("etcd_client_cert_file"),
+                      v.get("etcd_client_key_file"))
         nodes.append(Node(name=h, address=str(address),
                           client_port=int(v.get("etcd_client_port", 2379)),
                           peer_port=int(v.get("etcd_peer_port", 2380)), tls=tls))

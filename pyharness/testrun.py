@@ -309,7 +309,7 @@ def _check_reachable(nodes: list[inventory.Node]) -> None:
     for n in nodes:
         ctx = None
         if n.tls is not None:
-            ctx = ssl.create_default_context(cafile=n.tls.ca)
+            ctx = ssl.create_default_context(cafile=n.tls.ca)  # type: ignore[arg-type]
             if n.tls.cert:
                 ctx.load_cert_chain(n.tls.cert, n.tls.key)
         try:
