@@ -44,6 +44,8 @@ class LiveStatus:
 
     def __exit__(self, *exc: object) -> None:
         self._live.__exit__(*exc)  # type: ignore[arg-type]
+        if not self.console.is_terminal:
+            self.console.print()  # rich leaves the last frame unterminated there
 
     def start_load(self) -> None:
         self._t0 = time.monotonic()
