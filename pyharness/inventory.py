@@ -33,6 +33,8 @@ class Node:
     # The driver's client certificate for a TLS cluster, from the inventory's
     # etcd_client_ca_file / _cert_file / _key_file (paths on the driver).
     tls: TLS | None = None
+    # For an auth-enabled cluster: the user, and a file holding its password.
+    auth: tuple[str, str] | None = None
 
     def client_url(self) -> str:
         scheme = "https" if self.tls is not None else "http"
@@ -65,9 +67,15 @@ def load(path: Path) -> list[Node]:
                                      "for the driver's clients")
             tls = TLS(str(v["etcd_client_ca_file"]), v.get("etcd_client_cert_file"),
                       v.get("etcd_client_key_file"))
+        auth = None
+        if v.get("etcd_client_user"):
+            if not v.get("etcd_client_password_file"):
+                raise InventoryError(f"{path}: host {h} has etcd_client_user but no "
+                                     "etcd_client_password_file")
+            auth = (str(v["etcd_client_user"]), str(v["etcd_client_password_file"]))
         nodes.append(Node(name=h, address=str(address),
                           client_port=int(v.get("etcd_client_port", 2379)),
-                          peer_port=int(v.get("etcd_peer_port", 2380)), tls=tls))
+                          peer_port=int(v.get("etcd_peer_port", 2380)), tls=tls, auth=auth))
     return nodes
 
 

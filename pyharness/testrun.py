@@ -190,8 +190,10 @@ def run(opts: TestOptions, console: Console) -> int:
         inv = paths.LAB_INVENTORY
     nodes = inventory.load(inv)
     tls = next((n.tls for n in nodes if n.tls is not None), None)
-    if tls is not None and opts.api != "v3":
-        raise UsageError(f"{inv}: the cluster uses TLS; run its clients with --api v3")
+    auth = next((n.auth for n in nodes if n.auth is not None), None)
+    if (tls is not None or auth is not None) and opts.api != "v3":
+        raise UsageError(f"{inv}: the cluster uses TLS or authentication; run its clients "
+                         "with --api v3")
     seed = opts.seed if opts.seed is not None else random.SystemRandom().randrange(2**31)
     opts.seed = seed
     test_name = f"etcd-{opts.workload}-{opts.nemesis}"
@@ -210,6 +212,8 @@ def run(opts: TestOptions, console: Console) -> int:
     test["key_prefix"] = f"/pyharness/{test['run_id']}"
     if tls is not None:  # the v3 clients read these
         test["options"].update(tls_ca=tls.ca, tls_cert=tls.cert, tls_key=tls.key)
+    if auth is not None:
+        test["options"].update(auth_user=auth[0], auth_password_file=auth[1])
     store.write_json(run_dir / "test.json", test)
     ansible = Ansible(inv, run_dir / "ansible", {"store_dir": str(run_dir.resolve())})
     try:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from pyharness import etcd_v3
@@ -45,9 +46,14 @@ def tls_options(options: Mapping[str, Any]) -> etcd_v3.TLS | None:
 
 
 def open_connection(test: Mapping[str, Any], node: str) -> etcd_v3.Connection:
+    options = test.get("options", {})
     address, port = node_endpoint(test, node)
-    return etcd_v3.connect(address, port, timeout=test["op_timeout"],
-                           tls=tls_options(test.get("options", {})))
+    conn = etcd_v3.connect(address, port, timeout=test["op_timeout"], tls=tls_options(options))
+    if options.get("auth_user"):
+        # The password stays in its file: test.json records only the path.
+        password = Path(options["auth_password_file"]).read_text().strip()
+        conn.authenticate(str(options["auth_user"]), password)
+    return conn
 
 
 def _serializable(test: Mapping[str, Any]) -> bool:

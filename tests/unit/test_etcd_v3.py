@@ -390,3 +390,52 @@ def test_tls_server_not_trusted_is_definite(tls_etcd: tuple[int, Path],
         c.put("k", "v")
     t = etcd_v3.classify(info.value)
     assert t.definite and t.error[0] == "tls-failed"
+
+
+@pytest.fixture(scope="module")
+def auth_etcd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalEtcd]:
+    """A member with authentication on: user root, password in a file."""
+    if not Path(ETCD).exists():
+        pytest.skip("etcd is not installed")
+    d = tmp_path_factory.mktemp("auth")
+    client, peer = free_port(), free_port()
+    url = f"http://127.0.0.1:{client}"
+    args = ["--name", "auth", "--listen-client-urls", url, "--advertise-client-urls", url,
+            "--listen-peer-urls", f"http://127.0.0.1:{peer}",
+            "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
+            "--initial-cluster", f"auth=http://127.0.0.1:{peer}"]
+
+    def up() -> bool:
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=1) as r:
+                return b"true" in r.read()
+        except OSError:
+            return False
+
+    with etcd_member(d, args, up, "auth etcd"):
+        admin = etcd_v3.connect("127.0.0.1", client, timeout=5)
+        admin.call("/auth/role/add", {"name": "root"})
+        admin.call("/auth/user/add", {"name": "root", "password": "s3cret"})
+        admin.call("/auth/user/grant", {"user": "root", "role": "root"})
+        admin.call("/auth/enable", {})
+        admin.close()
+        (d / "password").write_text("s3cret\n")
+        yield LocalEtcd("127.0.0.1", client)
+
+
+def test_clients_authenticate_from_a_password_file(auth_etcd: LocalEtcd, tmp_path: Path
+                                                   ) -> None:
+    password_file = tmp_path / "pw"
+    password_file.write_text("s3cret\n")
+    test = _test_map(auth_etcd, auth_user="root", auth_password_file=str(password_file))
+    wl = set_workload.workload({"api": "v3"})
+    assert wl.final_generator is not None
+    gen = g.phases(g.clients(g.limit(10, wl.generator)), g.clients(wl.final_generator))
+    history = _run(tmp_path, test, gen, SetClientV3(), concurrency=2)
+    assert len([o for o in history if o.f == "add" and o.type == OK]) == 10
+    assert SetChecker().check(test, history)["valid?"] is True
+    # Without credentials every op is refused, definitely: nothing happened.
+    (tmp_path / "anon").mkdir()
+    history = _run(tmp_path / "anon", _test_map(auth_etcd), g.clients(g.limit(3, wl.generator)),
+                   SetClientV3(), concurrency=1)
+    assert [o.type for o in history if o.type != INVOKE] == [FAIL] * 3
