@@ -135,10 +135,14 @@ def _signals_interrupt() -> Iterator[None]:
     def on_term(signum: int, frame: FrameType | None) -> None:
         raise Terminated(f"signal {signum}")
     old = signal.signal(signal.SIGTERM, on_term)
+    # Ctrl-C must interrupt even when started with SIGINT ignored (as a
+    # background job of a shell without job control, or under some CI).
+    old_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, old)
+        signal.signal(signal.SIGINT, old_int)
 
 
 @contextmanager
