@@ -64,7 +64,7 @@ def etcd_member(data: Path, args: list[str], ready: Callable[[], bool],
         log.close()
 
 
-def _healthy(url: str) -> bool:
+def healthy(url: str) -> bool:
     try:
         with urllib.request.urlopen(f"{url}/health", timeout=1) as r:
             return b"true" in r.read()
@@ -85,5 +85,5 @@ def local_etcd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalEtcd]:
             "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
             "--initial-cluster", f"local=http://127.0.0.1:{peer}",
             "--enable-v2=true"]
-    with etcd_member(data, args, lambda: _healthy(f"http://127.0.0.1:{client}"), "local etcd"):
+    with etcd_member(data, args, lambda: healthy(f"http://127.0.0.1:{client}"), "local etcd"):
         yield LocalEtcd("127.0.0.1", client)

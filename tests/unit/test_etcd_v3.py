@@ -29,7 +29,7 @@ from pyharness.history import FAIL, INFO, INVOKE, OK, HistoryWriter, Op, read_js
 from pyharness.workloads import register as register_workload
 from pyharness.workloads import set as set_workload
 from pyharness.workloads.v3_clients import RegisterClientV3, SetClientV3
-from tests.conftest import ETCD, LocalEtcd, etcd_member, free_port
+from tests.conftest import ETCD, LocalEtcd, etcd_member, free_port, healthy
 
 
 def fresh_key(name: str) -> str:
@@ -405,14 +405,7 @@ def auth_etcd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalEtcd]:
             "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
             "--initial-cluster", f"auth=http://127.0.0.1:{peer}"]
 
-    def up() -> bool:
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=1) as r:
-                return b"true" in r.read()
-        except OSError:
-            return False
-
-    with etcd_member(d, args, up, "auth etcd"):
+    with etcd_member(d, args, lambda: healthy(url), "auth etcd"):
         admin = etcd_v3.connect("127.0.0.1", client, timeout=5)
         admin.call("/auth/role/add", {"name": "root"})
         admin.call("/auth/user/add", {"name": "root", "password": "s3cret"})
