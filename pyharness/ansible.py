@@ -63,8 +63,13 @@ class PlaybookResult:
         if self.failures:
             more = f" (and {len(self.failures) - 1} more)" if len(self.failures) > 1 else ""
             return self.failures[0].line() + more
-        return (f"playbook {self.playbook} {self.status} (rc {self.rc}); "
-                f"see {self.artifact_dir / 'stdout'}")
+        out = self.artifact_dir / "stdout"
+        why = ""
+        if out.is_file():  # e.g. ansible-runner's own "command was not found"
+            lines = [ln.strip() for ln in out.read_text(errors="replace").splitlines()
+                     if ln.strip()]
+            why = f": {lines[-1][:300]}" if lines else ""
+        return f"playbook {self.playbook} {self.status} (rc {self.rc}){why}; see {out}"
 
     def changed_hosts(self) -> set[str]:
         return {h for h, n in (self.stats.get("changed") or {}).items() if n}
@@ -134,6 +139,8 @@ class Ansible:
             old = sorted(artifacts.iterdir(), key=lambda p: p.stat().st_mtime)
             for stale in old[:max(0, len(old) - self.keep + 1)]:
                 shutil.rmtree(stale, ignore_errors=True)
+        # Left by runs before suppress_env_files: it would still be loaded.
+        shutil.rmtree(self.data_dir / "env", ignore_errors=True)
         venv_bin = str(Path(sys.executable).parent)
         env = {
             "ANSIBLE_CONFIG": str(paths.ROOT / "ansible.cfg"),
@@ -155,6 +162,10 @@ class Ansible:
             limit=limit,
             quiet=True,
             rotate_artifacts=0,
+            # Otherwise ansible-runner writes the first run's env vars and
+            # extra vars to env/ in the data dir and loads them over every
+            # later run's own, even from another checkout sharing the dir.
+            suppress_env_files=True,
             # Without a callback ansible-runner installs SIGINT and SIGTERM
             # handlers of its own, for good, and Ctrl-C would no longer stop
             # the test. A playbook already running is left to finish: a fault

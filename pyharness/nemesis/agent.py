@@ -93,6 +93,7 @@ class _Agent:
             ident=ident,
             quiet=True,
             rotate_artifacts=0,
+            suppress_env_files=True,  # see pyharness.ansible
         )
 
         def run() -> None:

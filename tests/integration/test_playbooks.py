@@ -145,6 +145,30 @@ def test_unknown_host_in_grudge_fails(lab_cluster: None) -> None:
     assert play("partition.yml", {"partition_grudge": {"n1": ["nowhere"]}}).rc != 0
 
 
+def test_a_shared_data_dir_carries_nothing_between_runs(lab_cluster: None,
+                                                        tmp_path: Path) -> None:
+    # What ansible-runner left in a data dir shared by another checkout: its
+    # PATH, whose venv is gone, and its extra vars.
+    env = tmp_path / "env"
+    env.mkdir()
+    (env / "envvars").write_text(json.dumps({"PATH": "/nonexistent"}))
+    (env / "extravars").write_text(json.dumps({"partition_grudge": {"n1": ["n2"]}}))
+    ansible = Ansible(INVENTORY, tmp_path)
+    assert ansible.run("heal.yml").ok
+    first = ansible.run("partition.yml", {"partition_grudge": {"n1": ["n3"]}})
+    assert first.ok, first.error_line()
+    try:
+        assert not env.exists()
+        assert [r for r in iptables_s("n1") if r.startswith("-A PYHARNESS")] == [
+            "-A PYHARNESS -s 10.77.0.3/32 -j DROP"]
+        assert ansible.run("partition.yml", {"partition_grudge": {"n2": ["n1"]}}).ok
+        assert [r for r in iptables_s("n1") if r.startswith("-A PYHARNESS")] == []
+        assert [r for r in iptables_s("n2") if r.startswith("-A PYHARNESS")] == [
+            "-A PYHARNESS -s 10.77.0.1/32 -j DROP"]
+    finally:
+        assert ansible.run("heal.yml").ok
+
+
 def test_collect_logs(lab_cluster: None, tmp_path: Path) -> None:
     assert play("collect-logs.yml", {"store_dir": str(tmp_path)}).rc == 0
     for host in ("n1", "n2", "n3", "n4", "n5"):
