@@ -247,6 +247,8 @@ def quickcheck(
     parallel: Annotated[bool, typer.Option(
         "--parallel", help="Run command sequences from several processes at once and check "
                            "the recorded history against the model.")] = False,
+    api: Annotated[str, typer.Option(
+        help="etcd API the store speaks: v2 or v3.")] = "v2",
 ) -> None:
     """Model-based test of the variable store on etcd (Hypothesis state machine).
 
@@ -256,6 +258,8 @@ def quickcheck(
 
     if store_bug is not None and store_bug not in BUGS:
         raise _fail(f"--store-bug must be one of {', '.join(BUGS)}")
+    if api not in ("v2", "v3"):
+        raise _fail(f"--api must be one of v2, v3, got {api}")
     inv = inventory
     try:
         if inv is None:
@@ -271,7 +275,8 @@ def quickcheck(
     except (InventoryError, PlaybookFailed) as e:
         raise _fail(str(e)) from None
     endpoints = [f"{n.address}:{n.client_port}" for n in nodes]
-    raise typer.Exit(run_quickcheck(endpoints, examples, seed, store_bug, parallel, console))
+    raise typer.Exit(run_quickcheck(endpoints, examples, seed, store_bug, parallel, console,
+                                   api=api))
 
 
 @app.command()

@@ -128,6 +128,18 @@ def _kv(d: dict[str, Any]) -> KV:
 # Transaction building blocks, as the gateway's JSON spells them. Numbers are
 # sent as strings: proto3 JSON encodes int64 that way and accepts it back.
 
+def prefix_end(prefix: bytes) -> bytes:
+    """The smallest key after every key starting with ``prefix`` (etcd's
+    ``range_end`` for a prefix read)."""
+    end = bytearray(prefix)
+    while end:
+        if end[-1] < 0xFF:
+            end[-1] += 1
+            return bytes(end)
+        end.pop()
+    return b"\0"  # every key
+
+
 def compare_mod_revision(key: Bytes, revision: int) -> dict[str, Any]:
     return {"key": _enc(key), "result": "EQUAL", "target": "MOD",
             "mod_revision": str(revision)}
@@ -211,6 +223,62 @@ class Connection:
         """Set the key; returns the store revision of the write."""
         return int(self.call("/kv/put", {"key": _enc(key), "value": _enc(value)})
                    ["header"]["revision"])
+
+    def get_prefix(self, prefix: Bytes) -> list[KV]:
+        """Every key starting with ``prefix``, in one linearizable read."""
+        body = {"key": _enc(prefix), "range_end": _enc(prefix_end(_b(prefix)))}
+        return [_kv(kv) for kv in self.call("/kv/range", body).get("kvs", [])]
+
+    def delete_prefix(self, prefix: Bytes) -> int:
+        """Delete every key starting with ``prefix``; returns how many."""
+        body = {"key": _enc(prefix), "range_end": _enc(prefix_end(_b(prefix)))}
+        return int(self.call("/kv/deleterange", body).get("deleted", 0))
+
+    def watch(self, key: Bytes, start_revision: int, timeout: float) -> bool:
+        """Wait until ``key`` changes at or after ``start_revision``; False if
+        ``timeout`` passed first. True also when that revision was compacted
+        away: the caller re-reads either way.
+
+        The gateway streams one JSON object per line on a chunked response
+        that never ends by itself; the connection is closed when we are done.
+        """
+        body = {"create_request": {"key": _enc(key), "start_revision": str(start_revision)}}
+        headers = {"Content-Type": "application/json"}
+        if self.token is not None:
+            headers["Authorization"] = self.token
+        t = self.pool.timeout
+        assert isinstance(t, urllib3.Timeout)
+        r = self.pool.urlopen("POST", self.prefix + "/watch", body=json.dumps(body).encode(),
+                              headers=headers, retries=False, redirect=False,
+                              preload_content=False,
+                              timeout=urllib3.Timeout(connect=t.connect_timeout,
+                                                      read=max(timeout, 0.01)))
+        try:
+            if r.status != 200:
+                raise EtcdV3Error(r.status, None, r.read(200).decode(errors="replace"))
+            buf = b""
+            while True:
+                try:
+                    chunk = r.read1(4096)
+                except ReadTimeoutError:
+                    return False
+                if not chunk:
+                    raise ProtocolError("watch stream ended")
+                buf += chunk
+                while b"\n" in buf:
+                    line, buf = buf.split(b"\n", 1)
+                    msg = json.loads(line)
+                    if "error" in msg:
+                        err = msg["error"]
+                        raise EtcdV3Error(r.status, err.get("grpc_code") or err.get("code"),
+                                          str(err.get("message", "")))
+                    result = msg.get("result", {})
+                    if (result.get("events") or result.get("canceled")
+                            or int(result.get("compact_revision", 0))):
+                        return True
+        finally:
+            r.close()
+            r.release_conn()
 
     def txn(self, compare: list[dict[str, Any]], success: list[dict[str, Any]],
             failure: list[dict[str, Any]] | None = None) -> TxnResult:

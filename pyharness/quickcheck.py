@@ -70,9 +70,8 @@ from hypothesis.stateful import (
 from rich.console import Console
 
 from checkers.varstore import VarStoreChecker
-from pyharness import etcd_v2
 from pyharness.history import Op
-from pyharness.varstore import bugs
+from pyharness.varstore import backends, bugs
 from pyharness.varstore.lattice import TYPES, lattice
 from pyharness.varstore.linearize import SearchTooLarge, linearize
 from pyharness.varstore.model import Model, Outcome
@@ -157,6 +156,7 @@ class _Base(RuleBasedStateMachine):
 
     endpoints: Sequence[tuple[str, int]] = ()
     bug: str | None = None
+    api: str = "v2"
 
     def __init__(self) -> None:
         super().__init__()
@@ -164,9 +164,8 @@ class _Base(RuleBasedStateMachine):
         n = len(self.endpoints)
         # A second store, on another member when there is one, races the
         # first and blocks in reads while the first binds.
-        self.store = VarStore(etcd_v2.connect(*self.endpoints[0], timeout=2.0), prefix, self.bug)
-        self.other = VarStore(etcd_v2.connect(*self.endpoints[1 % n], timeout=2.0), prefix,
-                              self.bug)
+        self.store = _store(self.api, self.endpoints[0], prefix, self.bug)
+        self.other = _store(self.api, self.endpoints[1 % n], prefix, self.bug)
         self.model = Model()
         self.steps: list[str] = []
         self.seen: dict[str, tuple[str, Any]] = {}
@@ -176,7 +175,7 @@ class _Base(RuleBasedStateMachine):
             self.store.drop()
         finally:
             for s in (self.store, self.other):
-                s.conn.http.clear()
+                s.close()
 
     def _expect(self, what: str, got: Outcome, want: Outcome) -> None:
         self.steps.append(f"{what} -> {got}")
@@ -325,11 +324,16 @@ def _racing_binds_rule(t: str, bundle: Bundle[str]) -> Callable[..., Any]:
     return racing_binds
 
 
-def machine_class(endpoints: Sequence[tuple[str, int]], bug: str | None = None
-                  ) -> type[_Base]:
-    """A state machine class against ``endpoints`` with ``bug`` switched on."""
+def _store(api: str, endpoint: tuple[str, int], prefix: str, bug: str | None) -> VarStore:
+    return VarStore(backends.connect(api, *endpoint, timeout=2.0), prefix, bug)
+
+
+def machine_class(endpoints: Sequence[tuple[str, int]], bug: str | None = None,
+                  api: str = "v2") -> type[_Base]:
+    """A state machine class against ``endpoints`` with ``bug`` switched on,
+    speaking etcd's ``api``."""
     bugs.check(bug)
-    ns: dict[str, Any] = {"endpoints": tuple(endpoints), "bug": bug}
+    ns: dict[str, Any] = {"endpoints": tuple(endpoints), "bug": bug, "api": api}
     for t in TYPES:
         bundle: Bundle[str] = Bundle(t)
         ns[f"declare_{t}"] = _declare_rule(t, bundle)
@@ -396,6 +400,7 @@ class Result:
     examples: int
     parallel: bool
     bug: str | None
+    api: str = "v2"
     failures: list[Failure] = field(default_factory=list)
     flaky: bool = False  # the failure did not reproduce while shrinking
 
@@ -419,18 +424,19 @@ def _settings(examples: int, steps: int, database: ExampleDatabase | None) -> se
 def quickcheck(endpoints: Sequence[tuple[str, int]], examples: int = 50,
                seed: int | None = None, store_bug: str | None = None, parallel: bool = False,
                steps: int = STEP_COUNT, database: Path | None = DEFAULT_DB,
-               repeats: int = PARALLEL_REPEATS) -> Result:
+               repeats: int = PARALLEL_REPEATS, api: str = "v2") -> Result:
     """Run the sequential (or parallel) model test; never raises on a
     counterexample, returns it."""
     bugs.check(store_bug)
     seed = seed if seed is not None else random.SystemRandom().randrange(2**31)
     db = DirectoryBasedExampleDatabase(str(database)) if database is not None else None
-    res = Result(passed=True, seed=seed, examples=examples, parallel=parallel, bug=store_bug)
+    res = Result(passed=True, seed=seed, examples=examples, parallel=parallel, bug=store_bug,
+                 api=api)
     sets = _settings(examples, steps, db)
     if parallel:
-        test = hypothesis.seed(seed)(_parallel_test(endpoints, store_bug, sets, repeats))
+        test = hypothesis.seed(seed)(_parallel_test(endpoints, store_bug, sets, repeats, api))
     else:
-        machine = hypothesis.seed(seed)(machine_class(endpoints, store_bug))
+        machine = hypothesis.seed(seed)(machine_class(endpoints, store_bug, api))
 
         def test() -> None:
             run_state_machine_as_test(machine, settings=sets)
@@ -492,13 +498,13 @@ class _Recorder:
 
 
 def run_parallel_once(endpoints: Sequence[tuple[str, int]], bug: str | None,
-                      prefix_cmds: Sequence[Any], branches: Sequence[Sequence[Any]]
-                      ) -> tuple[list[Op], dict[str, Any]]:
+                      prefix_cmds: Sequence[Any], branches: Sequence[Sequence[Any]],
+                      api: str = "v2") -> tuple[list[Op], dict[str, Any]]:
     """Run one parallel program; return its history and verdict."""
     key = f"{KEY_ROOT}/{uuid.uuid4().hex}"
     rec = _Recorder()
     types = dict(PARALLEL_VARS)
-    stores = [VarStore(etcd_v2.connect(*endpoints[i % len(endpoints)], timeout=2.0), key, bug)
+    stores = [_store(api, endpoints[i % len(endpoints)], key, bug)
               for i in range(len(branches) + 1)]
 
     def run(store: VarStore, process: int, cmds: Sequence[Any],
@@ -529,7 +535,7 @@ def run_parallel_once(endpoints: Sequence[tuple[str, int]], bug: str | None,
             stores[0].drop()
         finally:
             for s in stores:
-                s.conn.http.clear()
+                s.close()
     history = rec.ops
     verdict = VarStoreChecker().check({}, history)
     try:
@@ -541,14 +547,14 @@ def run_parallel_once(endpoints: Sequence[tuple[str, int]], bug: str | None,
 
 
 def _parallel_test(endpoints: Sequence[tuple[str, int]], bug: str | None,
-                   sets: settings, repeats: int) -> Callable[[], None]:
+                   sets: settings, repeats: int, api: str) -> Callable[[], None]:
 
     @sets
     @given(program=parallel_program())
     def parallel_commands(program: tuple[list[Any], list[list[Any]]]) -> None:
         prefix_cmds, branches = program
         for _ in range(repeats):
-            history, verdict = run_parallel_once(endpoints, bug, prefix_cmds, branches)
+            history, verdict = run_parallel_once(endpoints, bug, prefix_cmds, branches, api)
             if verdict["valid?"] is False or verdict["linearizable?"] is False:
                 raise Counterexample(_verdict_summary(verdict), history=history,
                                      check=verdict, program=program)
@@ -568,26 +574,26 @@ def _verdict_summary(v: dict[str, Any]) -> str:
 
 def run_quickcheck(endpoints: list[str], examples: int, seed: int | None,
                    store_bug: str | None, parallel: bool, out: Console,
-                   database: Path | None = DEFAULT_DB) -> int:
+                   database: Path | None = DEFAULT_DB, api: str = "v2") -> int:
     """``pyharness quickcheck``: 0 if no counterexample, 1 otherwise."""
     eps = [parse_endpoint(e) for e in endpoints]
     for host, port in eps:
-        conn = etcd_v2.connect(host, port, timeout=2.0)
+        probe = backends.connect(api, host, port, timeout=2.0)
         try:
-            conn.read("/", quorum=True)
+            probe.get(KEY_ROOT)
         except Exception as e:
-            out.print(f"[red]error:[/red] cannot reach etcd at {host}:{port} "
-                      f"({etcd_v2.classify(e).error[0]})")
+            out.print(f"[red]error:[/red] cannot reach etcd's {api} API at {host}:{port} "
+                      f"({probe.classify(e).error[0]})")
             return 1
         finally:
-            conn.http.clear()
+            probe.close()
     mode = "parallel" if parallel else "sequential"
-    out.print(f"quickcheck ({mode}) against {', '.join(endpoints)}: {examples} examples, "
+    out.print(f"quickcheck ({mode}, {api}) against {', '.join(endpoints)}: {examples} examples, "
               f"seed {seed if seed is not None else '(random)'}"
               + (f", store bug {store_bug}" if store_bug else ""), highlight=False)
     t0 = time.monotonic()
     res = quickcheck(eps, examples=examples, seed=seed, store_bug=store_bug,
-                     parallel=parallel, database=database)
+                     parallel=parallel, database=database, api=api)
     took = time.monotonic() - t0
     if res.passed:
         out.print(f"[green]passed[/green]: {examples} examples in {took:.1f}s (seed {res.seed})")
@@ -625,6 +631,8 @@ def report_failure(res: Result, took: float, out: Console, database: Path | None
         replay += f" --store-bug {res.bug}"
     if res.parallel:
         replay += " --parallel"
+    if res.api != "v2":
+        replay += f" --api {res.api}"
     say(f"replay: {replay} (with the same -i)")
     if database is not None:
         say(f"the example is saved in {database}; the next run replays it first")

@@ -16,7 +16,7 @@ read        ``[name, threshold]``  ``[name, state]``
 Triage of a failure: a :class:`~pyharness.varstore.store.VarStoreError` is
 the store's definite refusal (``fail``, error = its code; ``unavailable``
 for a bind that could not read its variable, so never wrote). An etcd error goes
-through :func:`pyharness.etcd_v2.classify`: a read is ``fail`` whatever
+through the store's backend's ``classify`` (v2 or v3): a read is ``fail`` whatever
 happened (reads have no effect), a declare or bind is ``fail`` only if the
 request certainly had no effect, else ``info``.
 """
@@ -26,7 +26,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pyharness import etcd_v2
 from pyharness.history import FAIL, INFO, INVOKE, OK, Op
 from pyharness.varstore.lattice import lattice
 from pyharness.varstore.store import VarStore, VarStoreError
@@ -64,6 +63,6 @@ def perform(store: VarStore, inv: Op, types: Mapping[str, str], read_timeout: fl
     except VarStoreError as e:
         return inv.completion(FAIL, error=e.code)
     except Exception as e:
-        t = etcd_v2.classify(e)
+        t = store.classify(e)
         return inv.completion(FAIL if t.definite or inv.f == "read" else INFO, error=t.error)
     raise ValueError(f"varstore: unknown f {inv.f!r}")

@@ -1,13 +1,13 @@
-"""A store of single-assignment and lattice variables on etcd's v2 CAS.
+"""A store of single-assignment and lattice variables on etcd's compare-and-swap.
 
 Each variable is one etcd key, ``<prefix>/<name>``, holding JSON
 ``{"type": T, "value": V}``. Three operations, after Lasp:
 
-- ``declare(name, type)`` creates the key with ``prevExist=false``. Declaring
+- ``declare(name, type)`` creates the key only if it is absent. Declaring
   an existing variable again with the same type is a no-op; with another type
   it is an error.
 - ``bind(name, v)``: read the variable (a quorum read), compute the new state,
-  and compare-and-swap it on the ``modifiedIndex`` that was read. If another
+  and compare-and-swap it on the revision that was read. If another
   bind got there first the swap fails and had no effect, so the bind starts
   over from a fresh read (bounded by ``MAX_CAS_ATTEMPTS``). A
   single-assignment variable takes its first value; binding the same value
@@ -17,8 +17,11 @@ Each variable is one etcd key, ``<prefix>/<name>``, holding JSON
   never moves down. A bind already covered by the state writes nothing.
 - ``read(name, threshold=None, timeout)`` blocks until the variable is bound
   (single-assignment) or its state is at least ``threshold`` (lattice), then
-  returns the state. It waits on a v2 watch of the key, not by spinning, and
+  returns the state. It waits on a watch of the key, not by spinning, and
   gives up with :class:`ReadTimeout`.
+
+The store speaks to etcd through a :mod:`~pyharness.varstore.backends`
+backend, v2 or v3: the algorithm is the same on both.
 
 A bind that cannot even read its variable raises :class:`Unavailable`: no
 swap was sent, so it certainly had no effect (earlier swaps of the same bind
@@ -27,23 +30,22 @@ were all refused). A bind is split into :meth:`VarStore.start_bind` (the read) a
 halves in a chosen order and hit the race CAS exists for every time.
 
 Errors from etcd itself (timeouts, refused connections) are not caught here:
-the caller decides, with :func:`pyharness.etcd_v2.classify`, whether the
+the caller decides, with :meth:`VarStore.classify`, whether the
 operation may have happened. No request is ever retried behind its back
 except a swap that etcd *definitely* refused.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import etcd
-
+from pyharness.etcd_v2 import Triage
 from pyharness.varstore import bugs
+from pyharness.varstore.backends import Backend
 from pyharness.varstore.lattice import GSet, Lattice, lattice
 
 MAX_CAS_ATTEMPTS = 20
@@ -96,7 +98,7 @@ class PendingBind:
     type: str
     state: Any  # what was read
     new: Any  # what the bind would store
-    index: int  # modifiedIndex of what was read: the swap compares on it
+    index: int  # revision of the write that was read: the swap compares on it
 
     @property
     def writes(self) -> bool:
@@ -114,13 +116,20 @@ class DroppingGSet(GSet):
 
 
 class VarStore:
-    """Variables under ``prefix`` on one etcd client. Not thread-safe: give
-    each thread its own store (and client)."""
+    """Variables under ``prefix`` through one backend (one etcd connection).
+    Not thread-safe: give each thread its own store."""
 
-    def __init__(self, conn: etcd.Client, prefix: str, bug: str | None = None) -> None:
-        self.conn = conn
+    def __init__(self, backend: Backend, prefix: str, bug: str | None = None) -> None:
+        self.backend = backend
         self.prefix = prefix.rstrip("/")
         self.bug = bugs.check(bug)
+
+    def classify(self, e: BaseException) -> Triage:
+        """Did a failed etcd request certainly have no effect?"""
+        return self.backend.classify(e)
+
+    def close(self) -> None:
+        self.backend.close()
 
     def key(self, name: str) -> str:
         return f"{self.prefix}/{name}"
@@ -135,13 +144,10 @@ class VarStore:
     def declare(self, name: str, type_name: str) -> None:
         lat = self.lattice(type_name)
         doc = json.dumps({"type": type_name, "value": lat.encode(lat.bottom())})
-        try:
-            self.conn.write(self.key(name), doc, prevExist=False)
-        except etcd.EtcdAlreadyExist:
+        if not self.backend.create(self.key(name), doc):
             existing, _, _ = self._get(name)
             if existing != type_name:
-                raise TypeMismatch(
-                    f"{name} is declared as {existing}, not {type_name}") from None
+                raise TypeMismatch(f"{name} is declared as {existing}, not {type_name}")
 
     # -- bind --------------------------------------------------------------
 
@@ -180,15 +186,12 @@ class VarStore:
             lat = self.lattice(p.type)
             doc = json.dumps({"type": p.type, "value": lat.encode(p.new)})
             if self.bug == bugs.BIND_WITHOUT_CAS:
-                self.conn.write(self.key(p.name), doc)
+                self.backend.put(self.key(p.name), doc)
                 return p.new
-            try:
-                self.conn.write(self.key(p.name), doc, prevIndex=p.index)
-            except etcd.EtcdCompareFailed:
-                # Another bind won the race; ours had no effect. Start over.
-                p = self.start_bind(p.name, p.value)
-                continue
-            return p.new
+            if self.backend.swap(self.key(p.name), doc, p.index):
+                return p.new
+            # Another bind won the race; ours had no effect. Start over.
+            p = self.start_bind(p.name, p.value)
         raise TooManyConflicts(f"bind {p.name}: {MAX_CAS_ATTEMPTS} compare-and-swaps lost")
 
     # -- read --------------------------------------------------------------
@@ -216,39 +219,30 @@ class VarStore:
             # Wait for the next change after the state just read (at once if
             # it changed in between); on a watch timeout, re-read and check
             # the deadline.
-            with contextlib.suppress(etcd.EtcdWatchTimedOut, etcd.EtcdEventIndexCleared):
-                self.conn.read(self.key(name), wait=True, waitIndex=index + 1,
-                               timeout=min(remaining, WATCH_SLICE_S))
+            self.backend.wait(self.key(name), index, min(remaining, WATCH_SLICE_S))
 
     # -- whole store -------------------------------------------------------
 
     def dump(self) -> dict[str, tuple[str, Any]]:
         """Every variable's type and state, in one quorum read."""
-        try:
-            r = self.conn.read(self.prefix, recursive=True, quorum=True)
-        except etcd.EtcdKeyNotFound:
-            return {}
         out: dict[str, tuple[str, Any]] = {}
-        for node in r.leaves:
-            if node.dir or node.key == self.prefix:
-                continue
-            doc = json.loads(node.value)
-            out[node.key.rsplit("/", 1)[-1]] = (
+        for key, raw in self.backend.scan(self.prefix).items():
+            doc = json.loads(raw)
+            out[key.rsplit("/", 1)[-1]] = (
                 doc["type"], self.lattice(doc["type"]).decode(doc["value"]))
         return out
 
     def drop(self) -> None:
         """Delete every variable under the prefix."""
-        with contextlib.suppress(etcd.EtcdKeyNotFound):
-            self.conn.delete(self.prefix, recursive=True, dir=True)
+        self.backend.drop(self.prefix)
 
     def _get(self, name: str) -> tuple[str, Any, int]:
-        try:
-            r = self.conn.read(self.key(name), quorum=True)
-        except etcd.EtcdKeyNotFound:
-            raise NotDeclared(f"{name} is not declared") from None
-        doc = json.loads(r.value)
-        return doc["type"], self.lattice(doc["type"]).decode(doc["value"]), r.modifiedIndex
+        got = self.backend.get(self.key(name))
+        if got is None:
+            raise NotDeclared(f"{name} is not declared")
+        raw, revision = got
+        doc = json.loads(raw)
+        return doc["type"], self.lattice(doc["type"]).decode(doc["value"]), revision
 
 
 def _met(lat: Lattice, state: Any, threshold: Any) -> bool:

@@ -22,7 +22,9 @@ the final phase after the faults heal, so the checker can tell lost binds.
 Outcomes follow :mod:`pyharness.varstore.ops`: a bind whose swap timed out
 is ``info`` (it may still commit), any failed read is ``fail``.
 ``--store-bug NAME`` (``options["store_bug"]``) runs the store with a known
-bug; ``bind-without-cas`` loses updates under concurrency.
+bug; ``bind-without-cas`` loses updates under concurrency. ``--api v2|v3``
+(``options["api"]``) chooses the etcd API the store speaks; TLS and auth
+options apply on v3 as for the other workloads.
 """
 
 from __future__ import annotations
@@ -32,10 +34,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from checkers.varstore import VarStoreChecker
-from pyharness import etcd_v2
 from pyharness import generator as g
 from pyharness.history import Op
-from pyharness.varstore import bugs
+from pyharness.varstore import backends, bugs
 from pyharness.varstore.ops import perform
 from pyharness.varstore.store import VarStore
 from pyharness.workloads.base import Workload, node_endpoint
@@ -60,14 +61,15 @@ class VarStoreClient:
 
     def open(self, test: Mapping[str, Any], node: str) -> VarStoreClient:
         address, port = node_endpoint(test, node)
-        conn = etcd_v2.connect(address, port, timeout=test["op_timeout"])
+        backend = backends.for_test(test, address, port)
         bug = bugs.check(test.get("options", {}).get("store_bug"))
-        return VarStoreClient(self.types, VarStore(conn, f"{test['key_prefix']}/varstore", bug),
+        return VarStoreClient(self.types,
+                              VarStore(backend, f"{test['key_prefix']}/varstore", bug),
                               self.read_timeout)
 
     def close(self, test: Mapping[str, Any]) -> None:
         if self.store is not None:
-            self.store.conn.http.clear()
+            self.store.close()
 
     def invoke(self, test: Mapping[str, Any], op: Op) -> Op:
         assert self.store is not None

@@ -102,6 +102,56 @@ def test_compare_value_fails_on_mismatch_and_on_absent_key(conn: etcd_v3.Connect
     assert kv is not None and kv.value == b"4"
 
 
+def test_prefix_read_and_delete_stay_inside_the_prefix(conn: etcd_v3.Connection) -> None:
+    base = fresh_key("p")
+    for k in ("a", "b"):
+        conn.put(f"{base}/{k}", k)
+    conn.put(base + "0", "neighbour")  # shares the bytes, not the directory
+    assert [kv.key.decode() for kv in conn.get_prefix(base + "/")] == [f"{base}/a", f"{base}/b"]
+    assert conn.delete_prefix(base + "/") == 2
+    assert conn.get_prefix(base + "/") == []
+    assert conn.get(base + "0") is not None
+
+
+def test_prefix_end_carries_past_0xff() -> None:
+    assert etcd_v3.prefix_end(b"a/") == b"a0"
+    assert etcd_v3.prefix_end(b"a\xff") == b"b"
+    assert etcd_v3.prefix_end(b"\xff\xff") == b"\0"
+
+
+def test_watch_waits_for_a_write_after_the_revision(conn: etcd_v3.Connection,
+                                                     local_etcd: LocalEtcd) -> None:
+    key = fresh_key("w")
+    rev = conn.put(key, "1")
+    # Nothing written after rev: the watch gives up after its timeout.
+    t0 = time.monotonic()
+    assert conn.watch(key, rev + 1, timeout=0.3) is False
+    assert 0.25 < time.monotonic() - t0 < 3
+    # A write already made after the revision is seen at once.
+    conn.put(key, "2")
+    assert conn.watch(key, rev + 1, timeout=5) is True
+    # A write made while the watch waits ends it; other keys do not.
+    now = conn.get(key)
+    assert now is not None
+    other = etcd_v3.connect(local_etcd.address, local_etcd.port, timeout=2)
+
+    def write_later() -> None:
+        time.sleep(0.3)
+        other.put(key + "-not-this-one", "x")
+        time.sleep(0.3)
+        other.put(key, "3")
+    th = threading.Thread(target=write_later)
+    th.start()
+    t0 = time.monotonic()
+    assert conn.watch(key, now.mod_revision + 1, timeout=10) is True
+    assert 0.5 < time.monotonic() - t0 < 5
+    th.join()
+    # The connection serves plain requests after a watch was cut off.
+    got = conn.get(key)
+    assert got is not None and got.value == b"3"
+    other.close()
+
+
 def test_request_etcd_rejects_is_definite(conn: etcd_v3.Connection) -> None:
     with pytest.raises(etcd_v3.EtcdV3Error) as info:
         conn.put(b"", "no key")  # "etcdserver: key is not provided"

@@ -28,8 +28,9 @@ def endpoints(etcd: LocalEtcd) -> list[tuple[str, int]]:
     return [(etcd.address, etcd.port)]
 
 
-def test_a_correct_store_passes(local_etcd: LocalEtcd) -> None:
-    res = quickcheck(endpoints(local_etcd), examples=40, seed=11, database=None)
+@pytest.mark.parametrize("api", ["v2", "v3"])
+def test_a_correct_store_passes(local_etcd: LocalEtcd, api: str) -> None:
+    res = quickcheck(endpoints(local_etcd), examples=40, seed=11, database=None, api=api)
     assert res.passed, res.best and res.best.error
     assert res.failures == []
 
@@ -47,9 +48,11 @@ HINTS = {
 }
 
 
+@pytest.mark.parametrize("api", ["v2", "v3"])
 @pytest.mark.parametrize("bug", BUGS)
-def test_each_store_bug_is_caught_and_shrunk(local_etcd: LocalEtcd, bug: str) -> None:
-    res = quickcheck(endpoints(local_etcd), examples=40, seed=11, store_bug=bug, database=None)
+def test_each_store_bug_is_caught_and_shrunk(local_etcd: LocalEtcd, bug: str, api: str) -> None:
+    res = quickcheck(endpoints(local_etcd), examples=40, seed=11, store_bug=bug, database=None,
+                     api=api)
     assert not res.passed
     best = res.best
     assert best is not None

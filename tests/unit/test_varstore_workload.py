@@ -14,31 +14,34 @@ from typing import Any
 
 import pytest
 
-from pyharness import etcd_v2, interpreter
 from pyharness import generator as g
+from pyharness import interpreter
 from pyharness.history import FAIL, OK, HistoryWriter, Op
-from pyharness.varstore import VarStore
+from pyharness.varstore import VarStore, backends
 from pyharness.varstore.ops import invocation, perform
 from pyharness.workloads import varstore
 from tests.conftest import LocalEtcd
 
+APIS = pytest.mark.parametrize("api", ["v2", "v3"])
 
-def run(etcd: LocalEtcd, tmp_path: Path, bug: str | None, ops: int = 400
+
+def run(etcd: LocalEtcd, tmp_path: Path, bug: str | None, api: str, ops: int = 400
         ) -> tuple[list[Op], dict[str, Any]]:
     test = {"nodes": {"n1": {"address": etcd.address, "client_port": etcd.port}},
             "op_timeout": 1.5, "key_prefix": f"/pyharness-test/{uuid.uuid4().hex}",
-            "options": {"store_bug": bug}}
-    wl = varstore.workload({"store_bug": bug})
+            "options": {"store_bug": bug, "api": api}}
+    wl = varstore.workload({"store_bug": bug, "api": api})
     assert wl.final_generator is not None
     gen = g.phases(g.clients(g.limit(ops, wl.generator)), g.clients(wl.final_generator))
-    history = HistoryWriter(tmp_path / f"history-{bug}.jsonl")
+    history = HistoryWriter(tmp_path / f"history-{bug}-{api}.jsonl")
     interpreter.run(test, gen, wl.client, None, ["n1"], 8, history, rng=random.Random(1))
     history.close()
     return history.ops, wl.checkers[0].check(test, history.ops)
 
 
-def test_a_correct_store_is_valid(local_etcd: LocalEtcd, tmp_path: Path) -> None:
-    ops, result = run(local_etcd, tmp_path, None)
+@APIS
+def test_a_correct_store_is_valid(local_etcd: LocalEtcd, tmp_path: Path, api: str) -> None:
+    ops, result = run(local_etcd, tmp_path, None, api)
     assert result["valid?"] is True, result
     oks = {(op.f, op.type) for op in ops if op.type == OK}
     assert {("declare", OK), ("bind", OK), ("read", OK)} <= oks
@@ -47,10 +50,12 @@ def test_a_correct_store_is_valid(local_etcd: LocalEtcd, tmp_path: Path) -> None
     assert result["acknowledged-bind-count"] > 100
 
 
-def test_binds_without_cas_lose_updates(local_etcd: LocalEtcd, tmp_path: Path) -> None:
+@APIS
+def test_binds_without_cas_lose_updates(local_etcd: LocalEtcd, tmp_path: Path,
+                                        api: str) -> None:
     results = []
     for _ in range(3):  # a race; it shows up at once in practice
-        _ops, result = run(local_etcd, tmp_path, "bind-without-cas")
+        _ops, result = run(local_etcd, tmp_path, "bind-without-cas", api)
         results.append(result)
         if result["valid?"] is False:
             break
@@ -63,13 +68,15 @@ def test_an_unknown_store_bug_is_refused() -> None:
         varstore.workload({"store_bug": "no-such-bug"})
 
 
-def test_a_bind_that_cannot_read_fails_definitely_and_a_read_always_fails() -> None:
+@APIS
+def test_a_bind_that_cannot_read_fails_definitely_and_a_read_always_fails(api: str) -> None:
     """Nothing listens on this port: the bind never got to send its swap, so
     it certainly had no effect (``fail``), and a read has no effect at all."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # closed again when the block ends
-    store = VarStore(etcd_v2.connect("127.0.0.1", port, timeout=0.5), "/pyharness-test/x")
+    store = VarStore(backends.connect(api, "127.0.0.1", port, timeout=0.5),
+                     "/pyharness-test/x")
     types = {"g": "gset"}
     bind = perform(store, invocation("bind", "g", frozenset({1}), "gset", 1), types, 0.1)
     assert (bind.type, bind.error) == (FAIL, "unavailable")
