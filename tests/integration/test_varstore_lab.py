@@ -6,11 +6,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.integration.conftest import pyharness
 
 
-def test_quickcheck_passes_against_the_lab(lab_inventory: Path) -> None:
-    r = pyharness("quickcheck", "--examples", "15", "--seed", "1", "-i", str(lab_inventory))
+@pytest.mark.parametrize("api", ["v2", "v3"])
+def test_quickcheck_passes_against_the_lab(lab_inventory: Path, api: str) -> None:
+    r = pyharness("quickcheck", "--examples", "15", "--seed", "1", "-i", str(lab_inventory),
+                  "--api", api)
     assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
 
 
@@ -32,10 +36,14 @@ def run_varstore(store: Path, *extra: str) -> tuple[int, dict, str]:
     return r.returncode, (json.loads(f.read_text()) if f.exists() else {}), r.stderr
 
 
-def test_varstore_under_partitions_and_kills(lab_inventory: Path, tmp_path: Path) -> None:
-    code, results, err = run_varstore(tmp_path / "ok")
+@pytest.mark.parametrize("api", ["v2", "v3"])
+def test_varstore_under_partitions_and_kills(lab_inventory: Path, tmp_path: Path,
+                                             api: str) -> None:
+    code, results, err = run_varstore(tmp_path / "ok", "--api", api)
     assert code == 0, err[-3000:]
     assert results["varstore"]["valid?"] is True
-    code, results, err = run_varstore(tmp_path / "bug", "--store-bug", "bind-without-cas")
+    assert results["varstore"]["acknowledged-bind-count"] > 100
+    code, results, err = run_varstore(tmp_path / "bug", "--api", api,
+                                      "--store-bug", "bind-without-cas")
     assert code == 1, err[-3000:]
     assert results["varstore"]["valid?"] is False
