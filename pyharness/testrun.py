@@ -249,6 +249,8 @@ def _run(opts: TestOptions, test: dict[str, Any], nodes: list[inventory.Node],
             r = ansible.run("setup.yml")
             if not r.ok:
                 raise PlaybookFailed(r)
+        if opts.api == "v2":
+            check_serves_v2(nodes[0])
         gen = build_generator(opts, wl, nem)
         rng = random.Random(opts.seed)
         test["start_wall_ns"] = time.time_ns()
@@ -331,6 +333,27 @@ def _check_reachable(nodes: list[inventory.Node]) -> None:
         if '"true"' not in body:
             raise ClusterUnreachable(f"host {n.name}: etcd at {n.client_url()} is not "
                                      f"healthy: {body.strip()[:200]}")
+
+
+def check_serves_v2(node: inventory.Node) -> None:
+    """A cluster without the v2 API answers every v2 request 404: say so
+    once, rather than record a run of failed ops."""
+    import urllib.error
+    import urllib.request
+
+    url = f"{node.client_url()}/v2/keys/"
+    try:
+        with urllib.request.urlopen(url, timeout=5):
+            return
+    except urllib.error.HTTPError as e:
+        if e.code != 404:
+            return  # an answer from v2 (e.g. 401): the API is there
+    except OSError as e:
+        raise ClusterUnreachable(f"host {node.name}: etcd at {node.client_url()} does not "
+                                 f"answer: {getattr(e, 'reason', e)}") from None
+    raise ClusterUnreachable(
+        f"host {node.name}: etcd at {node.client_url()} does not serve the v2 API "
+        "(3.4 and 3.5 serve it only with --enable-v2, 3.6 not at all): use --api v3")
 
 
 def _cleanup(opts: TestOptions, ansible: Ansible, nem: nemesis.NemesisPackage,
