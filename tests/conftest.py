@@ -64,6 +64,15 @@ def etcd_member(data: Path, args: list[str], ready: Callable[[], bool],
         log.close()
 
 
+def member_args(name: str, client: int, peer: int, client_scheme: str = "http") -> list[str]:
+    """Flags for a one-member cluster on loopback: ``name`` on these ports."""
+    url = f"{client_scheme}://127.0.0.1:{client}"
+    peer_url = f"http://127.0.0.1:{peer}"
+    return ["--name", name, "--listen-client-urls", url, "--advertise-client-urls", url,
+            "--listen-peer-urls", peer_url, "--initial-advertise-peer-urls", peer_url,
+            "--initial-cluster", f"{name}={peer_url}"]
+
+
 def healthy(url: str) -> bool:
     try:
         with urllib.request.urlopen(f"{url}/health", timeout=1) as r:
@@ -78,12 +87,6 @@ def local_etcd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalEtcd]:
         pytest.skip("etcd is not installed (scripts/bootstrap installs it)")
     data = tmp_path_factory.mktemp("etcd")
     client, peer = free_port(), free_port()
-    args = ["--name", "local",
-            "--listen-client-urls", f"http://127.0.0.1:{client}",
-            "--advertise-client-urls", f"http://127.0.0.1:{client}",
-            "--listen-peer-urls", f"http://127.0.0.1:{peer}",
-            "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
-            "--initial-cluster", f"local=http://127.0.0.1:{peer}",
-            "--enable-v2=true"]
+    args = [*member_args("local", client, peer), "--enable-v2=true"]
     with etcd_member(data, args, lambda: healthy(f"http://127.0.0.1:{client}"), "local etcd"):
         yield LocalEtcd("127.0.0.1", client)

@@ -10,7 +10,7 @@ import pytest
 
 from pyharness.inventory import Node
 from pyharness.testrun import ClusterUnreachable, check_serves_v2
-from tests.conftest import ETCD, LocalEtcd, etcd_member, free_port, healthy
+from tests.conftest import ETCD, LocalEtcd, etcd_member, free_port, healthy, member_args
 
 
 @pytest.fixture(scope="module")
@@ -19,13 +19,8 @@ def v3_only_etcd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
         pytest.skip("etcd is not installed (scripts/bootstrap installs it)")
     data = tmp_path_factory.mktemp("etcd-v3-only")
     client, peer = free_port(), free_port()
-    args = ["--name", "v3only",
-            "--listen-client-urls", f"http://127.0.0.1:{client}",
-            "--advertise-client-urls", f"http://127.0.0.1:{client}",
-            "--listen-peer-urls", f"http://127.0.0.1:{peer}",
-            "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
-            "--initial-cluster", f"v3only=http://127.0.0.1:{peer}"]
-    with etcd_member(data, args, lambda: healthy(f"http://127.0.0.1:{client}"), "v3-only etcd"):
+    with etcd_member(data, member_args("v3only", client, peer),
+                     lambda: healthy(f"http://127.0.0.1:{client}"), "v3-only etcd"):
         yield client
 
 

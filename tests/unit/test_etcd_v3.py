@@ -29,7 +29,7 @@ from pyharness.history import FAIL, INFO, INVOKE, OK, HistoryWriter, Op, read_js
 from pyharness.workloads import register as register_workload
 from pyharness.workloads import set as set_workload
 from pyharness.workloads.v3_clients import RegisterClientV3, SetClientV3
-from tests.conftest import ETCD, LocalEtcd, etcd_member, free_port, healthy
+from tests.conftest import ETCD, LocalEtcd, etcd_member, free_port, healthy, member_args
 
 
 def fresh_key(name: str) -> str:
@@ -380,12 +380,7 @@ def tls_etcd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Pa
     d = tmp_path_factory.mktemp("tls")
     _make_certs(d)
     client, peer = free_port(), free_port()
-    args = ["--name", "tls",
-            "--listen-client-urls", f"https://127.0.0.1:{client}",
-            "--advertise-client-urls", f"https://127.0.0.1:{client}",
-            "--listen-peer-urls", f"http://127.0.0.1:{peer}",
-            "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
-            "--initial-cluster", f"tls=http://127.0.0.1:{peer}",
+    args = [*member_args("tls", client, peer, client_scheme="https"),
             "--cert-file", str(d / "server.crt"), "--key-file", str(d / "server.key"),
             "--trusted-ca-file", str(d / "ca.crt"), "--client-cert-auth"]
     with etcd_member(d, args, lambda: _tls_up(client, d), "TLS etcd"):
@@ -450,10 +445,7 @@ def auth_etcd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalEtcd]:
     d = tmp_path_factory.mktemp("auth")
     client, peer = free_port(), free_port()
     url = f"http://127.0.0.1:{client}"
-    args = ["--name", "auth", "--listen-client-urls", url, "--advertise-client-urls", url,
-            "--listen-peer-urls", f"http://127.0.0.1:{peer}",
-            "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
-            "--initial-cluster", f"auth=http://127.0.0.1:{peer}"]
+    args = member_args("auth", client, peer)
 
     with etcd_member(d, args, lambda: healthy(url), "auth etcd"):
         admin = etcd_v3.connect("127.0.0.1", client, timeout=5)
