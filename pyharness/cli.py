@@ -70,7 +70,7 @@ def test(
         help="netem: duplicate, percent.")] = None,
     netem_reorder: Annotated[float | None, typer.Option(help="netem: reorder, percent.")] = None,
     kill_start_timeout: Annotated[int, typer.Option(
-        help="kill: seconds a restarted member has to become healthy.")] = 30,
+        help="kill: seconds a restarted member has to listen on its client port.")] = 30,
     no_nemesis_agent: Annotated[bool, typer.Option(
         "--no-nemesis-agent", help="Run each fault as a plain playbook instead of through a "
                                    "pre-started Ansible run (slower to take effect).")] = False,

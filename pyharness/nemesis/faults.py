@@ -128,8 +128,11 @@ class ProcessFault:
     def stop(self, nem: FaultNemesis, test: Mapping[str, Any], op: Op,
              hosts: list[str]) -> Action:
         if self.name == "kill":
+            # Listening, not healthy: a member restarted inside a partition
+            # cannot be healthy, and the schedule must not wait on the cut.
             return Action("start.yml", {"fault_hosts": _hosts_var(hosts),
-                                        "etcd_health_timeout": self.start_health_timeout},
+                                        "etcd_health_timeout": self.start_health_timeout,
+                                        "etcd_wait_for": "listening"},
                           "Start the etcd member", hosts)
         return Action("resume.yml", {"fault_hosts": _hosts_var(hosts)}, "Resume the member",
                       hosts)

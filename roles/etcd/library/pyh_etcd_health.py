@@ -7,7 +7,8 @@ DOCUMENTATION = r"""
 module: pyh_etcd_health
 short_description: Wait until an etcd member is healthy, or say why it is not
 description:
-  - Polls the member's C(/health) endpoint until it answers C({"health":"true"}).
+  - Polls the member's C(/health) endpoint until it answers C({"health":"true"})
+    (I(wait_for=healthy)), or only until it accepts connections (I(wait_for=listening)).
   - Checks the member's pid on every poll, so a member that exits during
     start-up fails at once, quoting the line of its log that says why.
 options:
@@ -16,6 +17,16 @@ options:
   pid_file: {description: The member's pid file., type: path, required: true}
   log_file: {description: The member's log file., type: path, required: true}
   timeout: {description: Seconds to wait., type: int, default: 60}
+  wait_for:
+    description:
+      - C(healthy) waits for a healthy answer, which needs a leader and so a
+        quorum the member can reach. C(listening) waits only until the member
+        accepts connections on its client port: a member restarted inside a
+        partition listens, but answers no request, not even C(/version),
+        until it has reached a quorum.
+    type: str
+    choices: [healthy, listening]
+    default: healthy
   tail_lines: {description: Log lines to quote., type: int, default: 25}
   ca_file: {description: CA that signed the member's certificate (https URLs)., type: path}
   cert_file: {description: Client certificate, when the member requires one., type: path}
@@ -25,9 +36,11 @@ author: pyharness
 
 import json
 import re
+import socket
 import ssl
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 from ansible.module_utils.basic import AnsibleModule
@@ -79,18 +92,32 @@ def _tls_context(ca_file: str | None, cert_file: str | None,
     return ctx
 
 
-def _health(url: str, ctx: ssl.SSLContext | None) -> tuple[bool, str]:
+def _get_json(url: str, ctx: ssl.SSLContext | None) -> tuple[dict | None, str]:
+    """The JSON object at ``url`` (error statuses included), and the raw answer."""
     try:
-        with urllib.request.urlopen(url + "/health", timeout=2, context=ctx) as r:
+        with urllib.request.urlopen(url, timeout=2, context=ctx) as r:
             body = r.read().decode(errors="replace")
-    except urllib.error.HTTPError as e:
+    except urllib.error.HTTPError as e:  # /health says 503 {"health":"false"}
         body = e.read().decode(errors="replace")
     except OSError as e:
-        return False, str(getattr(e, "reason", e))
+        return None, str(getattr(e, "reason", e))
     try:
-        return str(json.loads(body).get("health")).lower() == "true", body.strip()
+        doc = json.loads(body)
     except ValueError:
-        return False, body.strip()[:200]
+        return None, body.strip()[:200]
+    return (doc if isinstance(doc, dict) else None), body.strip()[:200]
+
+
+def _ready(url: str, wait_for: str, ctx: ssl.SSLContext | None) -> tuple[bool, str]:
+    if wait_for == "listening":
+        u = urllib.parse.urlsplit(url)
+        try:
+            with socket.create_connection((u.hostname, u.port or 2379), timeout=2):
+                return True, "listening"
+        except OSError as e:
+            return False, str(e)
+    doc, answer = _get_json(url + "/health", ctx)
+    return doc is not None and str(doc.get("health")).lower() == "true", answer
 
 
 def main() -> None:
@@ -101,6 +128,7 @@ def main() -> None:
         "log_file": {"type": "path", "required": True},
         "timeout": {"type": "int", "default": 60},
         "tail_lines": {"type": "int", "default": 25},
+        "wait_for": {"type": "str", "default": "healthy", "choices": ["healthy", "listening"]},
         "ca_file": {"type": "path"},
         "cert_file": {"type": "path"},
         "key_file": {"type": "path"},
@@ -120,14 +148,15 @@ def main() -> None:
                 msg=f"etcd member {p['name']} exited during start-up: {cause} "
                     f"(log: {p['log_file']})",
                 log_tail=tail[-p["tail_lines"]:])
-        healthy, answer = _health(p["url"], ctx)
-        if healthy:
-            module.exit_json(changed=False, health=answer)
+        ready, answer = _ready(p["url"], p["wait_for"], ctx)
+        if ready:
+            module.exit_json(changed=False, answer=answer)
         if time.monotonic() > deadline:
             tail = _tail(p["log_file"], p["tail_lines"])
+            what = "not healthy" if p["wait_for"] == "healthy" else "not listening"
             module.fail_json(
-                msg=f"etcd member {p['name']} ({p['url']}) not healthy after {p['timeout']} s: "
-                    f"last /health answer: {answer}; last log line: "
+                msg=f"etcd member {p['name']} ({p['url']}) {what} after {p['timeout']} s: "
+                    f"last answer: {answer}; last log line: "
                     f"{tail[-1].strip() if tail else '(empty log)'}",
                 log_tail=tail)
         time.sleep(0.3)
