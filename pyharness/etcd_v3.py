@@ -187,13 +187,16 @@ class Connection:
     def close(self) -> None:
         self.pool.close()
 
-    def call(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        """POST one gateway request, e.g. ``call("/kv/range", {...})``."""
+    def _headers(self) -> dict[str, str]:
         headers = {"Content-Type": "application/json"}
         if self.token is not None:
             headers["Authorization"] = self.token
+        return headers
+
+    def call(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST one gateway request, e.g. ``call("/kv/range", {...})``."""
         r = self.pool.urlopen("POST", self.prefix + path, body=json.dumps(body).encode(),
-                              headers=headers, retries=False, redirect=False)
+                              headers=self._headers(), retries=False, redirect=False)
         try:
             answer = json.loads(r.data) if r.data else {}
         except ValueError:
@@ -243,13 +246,10 @@ class Connection:
         that never ends by itself; the connection is closed when we are done.
         """
         body = {"create_request": {"key": _enc(key), "start_revision": str(start_revision)}}
-        headers = {"Content-Type": "application/json"}
-        if self.token is not None:
-            headers["Authorization"] = self.token
         t = self.pool.timeout
         assert isinstance(t, urllib3.Timeout)
         r = self.pool.urlopen("POST", self.prefix + "/watch", body=json.dumps(body).encode(),
-                              headers=headers, retries=False, redirect=False,
+                              headers=self._headers(), retries=False, redirect=False,
                               preload_content=False,
                               timeout=urllib3.Timeout(connect=t.connect_timeout,
                                                       read=max(timeout, 0.01)))

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any, Protocol
 
 import etcd
@@ -149,30 +148,22 @@ class V3:
         self.conn.close()
 
 
-API_NAMES = ("v2", "v3")
-
-
-def connect(api: str, address: str, port: int, timeout: float,
-            tls: etcd_v3.TLS | None = None, auth: tuple[str, str] | None = None) -> Backend:
-    """A backend bound to one member. TLS and auth are v3 only, as elsewhere."""
+def connect(api: str, address: str, port: int, timeout: float) -> Backend:
+    """A plain (no TLS, no auth) backend bound to one member."""
     if api == "v2":
         return V2(etcd_v2.connect(address, port, timeout=timeout))
     if api == "v3":
-        conn = etcd_v3.connect(address, port, timeout=timeout, tls=tls)
-        if auth is not None:
-            conn.authenticate(*auth)
-        return V3(conn)
-    raise ValueError(f"api must be one of {', '.join(API_NAMES)}, got {api!r}")
+        return V3(etcd_v3.connect(address, port, timeout=timeout))
+    raise ValueError(f"api must be v2 or v3, got {api!r}")
 
 
-def for_test(test: Mapping[str, Any], address: str, port: int) -> Backend:
-    """The backend a workload client uses, from the test's options."""
-    from pyharness.workloads.v3_clients import tls_options  # workloads import varstore
+def for_test(test: Mapping[str, Any], node: str) -> Backend:
+    """The backend a workload client uses on ``node``, from the test's
+    options: its API, and on v3 the TLS and auth the other clients use."""
+    from pyharness.workloads.base import node_endpoint  # workloads import varstore
+    from pyharness.workloads.v3_clients import open_connection
 
-    options = test.get("options", {})
-    api = str(options.get("api", "v2"))
-    auth = None
-    if options.get("auth_user"):
-        auth = (str(options["auth_user"]),
-                Path(options["auth_password_file"]).read_text().strip())
-    return connect(api, address, port, test["op_timeout"], tls_options(options), auth)
+    if test.get("options", {}).get("api", "v2") == "v3":
+        return V3(open_connection(test, node))
+    address, port = node_endpoint(test, node)
+    return V2(etcd_v2.connect(address, port, timeout=test["op_timeout"]))

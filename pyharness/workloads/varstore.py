@@ -39,7 +39,7 @@ from pyharness.history import Op
 from pyharness.varstore import backends, bugs
 from pyharness.varstore.ops import perform
 from pyharness.varstore.store import VarStore
-from pyharness.workloads.base import Workload, node_endpoint
+from pyharness.workloads.base import Workload
 
 SINGLES = 10
 SINGLE_VALUES = 3
@@ -60,8 +60,7 @@ class VarStoreClient:
     read_timeout: float = READ_TIMEOUT
 
     def open(self, test: Mapping[str, Any], node: str) -> VarStoreClient:
-        address, port = node_endpoint(test, node)
-        backend = backends.for_test(test, address, port)
+        backend = backends.for_test(test, node)
         bug = bugs.check(test.get("options", {}).get("store_bug"))
         return VarStoreClient(self.types,
                               VarStore(backend, f"{test['key_prefix']}/varstore", bug),

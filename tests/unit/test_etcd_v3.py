@@ -29,6 +29,7 @@ from pyharness.history import FAIL, INFO, INVOKE, OK, HistoryWriter, Op, read_js
 from pyharness.workloads import register as register_workload
 from pyharness.workloads import set as set_workload
 from pyharness.workloads.v3_clients import RegisterClientV3, SetClientV3
+from pyharness.workloads.varstore import VarStoreClient
 from tests.conftest import ETCD, LocalEtcd, etcd_member, free_port, healthy, member_args
 
 
@@ -422,6 +423,14 @@ def test_tls_clients_read_options_from_the_test_map(tls_etcd: tuple[int, Path]) 
     r = client.invoke(test, Op(type=INVOKE, f="read", value=[1, None]))
     client.close(test)
     assert (w.type, r.type, r.value) == (OK, OK, [1, 3])
+    # The varstore workload's v3 client takes the same options.
+    vs = VarStoreClient({"g": "gset"}).open({**test, "options": {**test["options"],
+                                                                  "api": "v3"}}, "n1")
+    done = [vs.invoke(test, Op(type=INVOKE, f=f, value=v)) for f, v in (
+        ("declare", ["g", "gset"]), ("bind", ["g", [7]]), ("read", ["g", None]))]
+    vs.close(test)
+    assert [(o.type, o.value) for o in done][-1] == (OK, ["g", [7]])
+    assert all(o.type == OK for o in done), done
 
 
 def test_tls_server_not_trusted_is_definite(tls_etcd: tuple[int, Path],
