@@ -15,9 +15,9 @@ etcd's corruption reports, and capnslog's critical level.
 
 The result counts matches per host and per pattern and keeps the first few
 lines (:data:`MAX_EXAMPLES` per host) with file and line number. ``valid?``
-is false if any line matched, true otherwise, as in Jepsen. No logs at all is
-not an error here (a history analysed without its run has none): the result
-says ``files-scanned: 0`` and carries a warning.
+is false if any line matched, true otherwise, as in Jepsen. No logs at all
+(a run killed before it collected them, a history analysed without its run)
+is ``unknown`` with the reason: nothing scanned proves nothing.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from checkers.core import UNKNOWN
 from pyharness.history import Op
 
 DEFAULT_PATTERNS: tuple[str, ...] = (
@@ -101,5 +102,8 @@ class LogPatternChecker:
             "matches": matches,
         }
         if scanned == 0:
-            result["warning"] = f"no node logs under {run_dir / 'nodes'}"
+            # Nothing read is nothing known: a run killed before collecting
+            # logs must not pass for one whose logs were clean.
+            result["valid?"] = UNKNOWN
+            result["reason"] = f"no node logs under {run_dir / 'nodes'}: nothing to scan"
         return result

@@ -29,6 +29,7 @@ class LiveStatus:
         self.time_limit = time_limit
         self.counts: Counter[str] = Counter()
         self.nemesis = "idle"
+        self.unverified = 0  # nemesis ops whose effect could not be shown
         self.phase = "starting"
         self._bar = Progress(TextColumn("{task.description}"), BarColumn(),
                              TextColumn("{task.completed:>5.0f}/{task.total:.0f} s"),
@@ -58,7 +59,13 @@ class LiveStatus:
     def on_op(self, op: Op) -> None:
         if op.process == NEMESIS:
             if op.type != INVOKE:
-                state = "error" if op.error else op.f
+                unverified = op.extra.get("unverified") or {}
+                if unverified:
+                    self.unverified += 1
+                    hosts = ",".join(sorted(unverified))
+                    state = f"NOT IN EFFECT on {hosts}: {op.f}"
+                else:
+                    state = "error" if op.error else op.f
                 self.nemesis = f"{state} {_describe(op)}".strip()
             else:
                 self.nemesis = f"{op.f}…"
@@ -71,8 +78,10 @@ class LiveStatus:
             elapsed = min(time.monotonic() - self._t0, self.time_limit)
             self._bar.update(self._task, completed=elapsed, description=self.phase)
         counts = Text.assemble(*[(f"{k} {self.counts[k]}  ", _STYLE[k]) for k in _STYLE])
-        return Group(self._bar, Text.assemble("ops: ", counts),
-                     Text(f"nemesis: {self.nemesis}"))
+        lines = [self._bar, Text.assemble("ops: ", counts), Text(f"nemesis: {self.nemesis}")]
+        if self.unverified:
+            lines.append(Text(f"faults not in effect: {self.unverified}", style="red"))
+        return Group(*lines)
 
 
 def _describe(op: Op) -> str:

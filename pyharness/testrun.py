@@ -19,7 +19,7 @@ import signal
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -233,7 +233,8 @@ def _run(opts: TestOptions, test: dict[str, Any], nodes: list[inventory.Node],
     wl = workloads.WORKLOADS[opts.workload]({**vars(opts), "out_dir": run_dir})
     names = [n.name for n in nodes]
     try:
-        nem = nemesis.build(opts.nemesis, vars(opts), ansible, names)
+        nem = nemesis.build(opts.nemesis, {**vars(opts), "warn": _warner(console)}, ansible,
+                            names)
     except ValueError as e:
         raise UsageError(str(e)) from None
     history = HistoryWriter(run_dir / "history.jsonl")
@@ -247,6 +248,7 @@ def _run(opts: TestOptions, test: dict[str, Any], nodes: list[inventory.Node],
         else:
             console.log(f"setting up etcd on {len(nodes)} hosts")
             r = ansible.run("setup.yml")
+            _log_leftovers(r.task_output("Clear what an earlier run left"), console)
             if not r.ok:
                 raise PlaybookFailed(r)
         if opts.api == "v2":
@@ -305,6 +307,25 @@ def report(results: dict[str, Any], test: Mapping[str, Any], ops: list[Op], run_
     if valid is True:
         return EXIT_VALID
     return EXIT_INVALID if valid is False else EXIT_UNKNOWN
+
+
+def _warner(console: Console) -> Callable[[str], None]:
+    def warn(message: str) -> None:
+        log.warning("%s", message)
+        console.print(f"[yellow]warning:[/yellow] {escape(message)}", soft_wrap=True,
+                      highlight=False)
+    return warn
+
+
+def _log_leftovers(outputs: Mapping[str, str], console: Console) -> None:
+    """Say what setup found of an earlier run (and removed): a cluster that
+    was silently reused would carry its data, faults and state into this one."""
+    for host, out in sorted(outputs.items()):
+        line = next((ln for ln in out.splitlines() if ln.startswith("pyharness: found")), "")
+        found = line[len("pyharness: found"):].strip()
+        if found and found != "nothing":
+            log.info("setup: %s: an earlier run left %s; removed", host, found)
+            console.log(f"setup: {escape(host)}: an earlier run left {escape(found)}; removed")
 
 
 class ClusterUnreachable(RuntimeError):
