@@ -24,7 +24,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from checkers.core import UNKNOWN
-from pyharness.history import INVOKE, NEMESIS, Op
+from checkers.windows import nemesis_actions
+from pyharness.history import Op
 
 #: Ops listed in ``not-in-effect``; the counts stay exact.
 MAX_LISTED = 50
@@ -54,8 +55,11 @@ class FaultsChecker:
             f: {"started": 0, "in-effect": 0, "not-in-effect": 0} for f in wanted}
         missed: list[dict[str, Any]] = []
         missed_count = 0
-        for op in history:
-            if op.process != NEMESIS or op.type == INVOKE:
+        # Nemesis invocations and completions are both info (Jepsen's way):
+        # pair them, and read the evidence off the completion.
+        for action in nemesis_actions(history):
+            op = action.complete
+            if op is None:
                 continue
             verb, _, fault = str(op.f).partition("-")
             if verb not in ("start", "stop") or op.value == "not active":

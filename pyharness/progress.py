@@ -111,3 +111,22 @@ def _summary_keys(r: Mapping[str, Any]) -> list[str]:
             if k != "valid?" and isinstance(v, (int, float, str)) and not isinstance(v, bool)
             and len(str(v)) <= 40 and not k.endswith("-frac")]
     return keys[:12]
+
+
+def failure_notes(results: Mapping[str, Any]) -> list[str]:
+    """Plain lines under the table: what each failure was, with its facts,
+    and the faults that were not in effect."""
+    notes: list[str] = []
+    linear = results.get("linear")
+    if isinstance(linear, Mapping):
+        for f in linear.get("failures", []):
+            op = linear.get("keys", {}).get(f.get("key"), {}).get("op", {})
+            if op.get("explanation"):
+                notes.append(f"not linearizable, key {f.get('key')}: {op['explanation']}")
+    faults = results.get("faults")
+    if isinstance(faults, Mapping):
+        if faults.get("reason"):
+            notes.append(f"faults: {faults['reason']}")
+        for m in faults.get("not-in-effect", [])[:10]:
+            notes.append(f"not in effect: {m['f']} on {m['host']}: {m['reason']}")
+    return notes
