@@ -242,7 +242,7 @@ def find_runs(store: Path, max_depth: int = 3) -> list[RunInfo]:
 def _run_info(root: Path, d: Path) -> RunInfo:
     """One run for the list; whatever is wrong with it becomes ``problem``."""
     rel = d.relative_to(root).as_posix()
-    problems = [] if _utf8(rel) else ["its path is not UTF-8"]
+    problems = [] if _utf8(rel) else [f"its path {_shown(rel)} is not UTF-8"]
     test = _load(d / "test.json") if (d / "test.json").exists() else {}
     if not isinstance(test, dict):
         problems.append(f"test.json is {type(test).__name__ if test is not None else 'unreadable'}"
