@@ -7,7 +7,6 @@ for FIFOs. Each test fails on the server before the fix.
 
 from __future__ import annotations
 
-import http.client
 import os
 import socket
 import stat
@@ -22,30 +21,17 @@ import pytest
 
 from pyharness.serve import CSP, MAX_WORKERS, StoreHandler, is_loopback, make_server
 from tests.hostile import MARKER, PAYLOAD, HostileStore, make_hostile_store
+from tests.unit.test_serve import Served
 
 EXE = Path(sys.executable).parent / "pyharness"
 
 
-class Client:
-    def __init__(self, port: int) -> None:
-        self.port = port
-
-    def get(self, path: str, headers: dict[str, str] | None = None,
-            timeout: float = 20) -> tuple[int, dict[str, str], bytes]:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
-        try:
-            conn.putrequest("GET", path, skip_host=True, skip_accept_encoding=True)
-            for k, v in {"Host": f"127.0.0.1:{self.port}", **(headers or {})}.items():
-                conn.putheader(k, v)
-            conn.endheaders()
-            r = conn.getresponse()
-            return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
-        finally:
-            conn.close()
+def Client(port: int) -> Served:
+    return Served(port, Path("."), [])
 
 
 @pytest.fixture(scope="module")
-def hostile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Client, HostileStore]]:
+def hostile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Served, HostileStore]]:
     h = make_hostile_store(tmp_path_factory.mktemp("hostile") / "store")
     server = make_server(h.store, "127.0.0.1", 0, quiet=True)
     server.RequestHandlerClass.timeout = 1.0  # type: ignore[attr-defined]
@@ -62,7 +48,7 @@ def rel(h: HostileStore, run: Path) -> str:
 
 
 def test_list_survives_every_broken_run_and_flags_them(
-        hostile: tuple[Client, HostileStore]) -> None:
+        hostile: tuple[Served, HostileStore]) -> None:
     c, h = hostile
     status, _, body = c.get("/")
     assert status == 200
@@ -78,7 +64,7 @@ def test_list_survives_every_broken_run_and_flags_them(
     assert "bad-\ufffd-name" in text  # shown, with a replacement character
 
 
-def test_no_value_reaches_html_unescaped(hostile: tuple[Client, HostileStore]) -> None:
+def test_no_value_reaches_html_unescaped(hostile: tuple[Served, HostileStore]) -> None:
     c, h = hostile
     for path in ("/", f"/runs/{rel(h, h.html)}/", f"/browse/{rel(h, h.html)}/"):
         status, _, body = c.get(path)
@@ -95,13 +81,13 @@ def test_csp_runs_no_inline_script_but_ours() -> None:
     assert "'unsafe-inline'" not in CSP.split("style-src")[0]
 
 
-def test_run_page_with_a_dict_process_is_served(hostile: tuple[Client, HostileStore]) -> None:
+def test_run_page_with_a_dict_process_is_served(hostile: tuple[Served, HostileStore]) -> None:
     c, h = hostile
     status, _, body = c.get(f"/runs/{rel(h, h.dict_process)}/")
     assert status == 200 and b"Cannot show this section" in body
 
 
-def test_broken_runs_pages_answer(hostile: tuple[Client, HostileStore]) -> None:
+def test_broken_runs_pages_answer(hostile: tuple[Served, HostileStore]) -> None:
     c, h = hostile
     for run in h.broken.values():
         status, _, _ = c.get(f"/runs/{rel(h, run)}/")
@@ -109,13 +95,13 @@ def test_broken_runs_pages_answer(hostile: tuple[Client, HostileStore]) -> None:
 
 
 @pytest.mark.parametrize("name", ["fifo.log", "results.json"])
-def test_fifo_is_404_at_once(hostile: tuple[Client, HostileStore],
+def test_fifo_is_404_at_once(hostile: tuple[Served, HostileStore],
                                          name: str) -> None:
     c, h = hostile
     run = h.broken["results.json is a FIFO"]
     assert not stat.S_ISREG((run / name).lstat().st_mode)
     started = time.monotonic()
-    status, _, _ = c.get(f"/runs/{rel(h, run)}/{name}", timeout=5)
+    status, _, _ = c.get(f"/runs/{rel(h, run)}/{name}")
     assert status == 404 and time.monotonic() - started < 3
 
 
@@ -129,27 +115,27 @@ def test_device_is_404(tmp_path: Path) -> None:
     server = make_server(store, "127.0.0.1", 0, quiet=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        status, _, body = Client(server.server_address[1]).get("/runs/zero", timeout=5)
+        status, _, body = Client(server.server_address[1]).get("/runs/zero")
         assert status == 404 and b"\0\0\0\0" not in body
     finally:
         server.shutdown()
         server.server_close()
 
 
-def test_idle_connection_is_dropped(hostile: tuple[Client, HostileStore]) -> None:
+def test_idle_connection_is_dropped(hostile: tuple[Served, HostileStore]) -> None:
     assert StoreHandler.timeout is not None and 0 < StoreHandler.timeout <= 60
     c, _ = hostile  # its server waits 1 s, to keep the test short
-    with socket.create_connection(("127.0.0.1", c.port), timeout=10) as s:
+    with socket.create_connection(("127.0.0.1", c.port)) as s:
         started = time.monotonic()
         assert s.recv(1024) == b""  # the server closed it: no request came in time
         assert time.monotonic() - started < 8
 
 
 def test_idle_connections_do_not_take_a_thread_each(
-        hostile: tuple[Client, HostileStore]) -> None:
+        hostile: tuple[Served, HostileStore]) -> None:
     c, _ = hostile
     before = threading.active_count()
-    socks = [socket.create_connection(("127.0.0.1", c.port), timeout=10)
+    socks = [socket.create_connection(("127.0.0.1", c.port))
              for _ in range(MAX_WORKERS + 40)]
     try:
         time.sleep(0.3)
@@ -157,10 +143,10 @@ def test_idle_connections_do_not_take_a_thread_each(
     finally:
         for s in socks:
             s.close()
-    assert c.get("/", timeout=20)[0] == 200  # and it still serves afterwards
+    assert c.get("/")[0] == 200  # and it still serves afterwards
 
 
-def test_request_size_is_limited(hostile: tuple[Client, HostileStore]) -> None:
+def test_request_size_is_limited(hostile: tuple[Served, HostileStore]) -> None:
     c, _ = hostile
     status, _, _ = c.get("/", headers={f"X-Pad-{i}": "a" * 1000 for i in range(40)})
     assert status == 431
