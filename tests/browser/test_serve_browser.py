@@ -14,6 +14,7 @@ import shutil
 import tempfile
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -48,10 +49,17 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, li
                      when=t0 + timedelta(minutes=1)),
             make_run(store, workload="set", valid=False, seed=2, n_ops=400,
                      when=t0 + timedelta(minutes=2))]
+    with serving(store) as url:
+        yield url, runs
+
+
+@contextmanager
+def serving(store: Path) -> Iterator[str]:
+    """``store`` served on a free loopback port, as its base URL."""
     server = make_server(store, "127.0.0.1", 0, quiet=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", runs
+        yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
@@ -151,13 +159,8 @@ def hostile_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
     from tests.hostile import make_hostile_store
 
     h = make_hostile_store(tmp_path_factory.mktemp("hostile") / "store")
-    server = make_server(h.store, "127.0.0.1", 0, quiet=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", h
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(h.store) as url:
+        yield url, h
 
 
 def _pwned(browser: Any) -> Any:
