@@ -130,16 +130,20 @@ class Linearizable:
             out["ignored-ops"] = ignored  # functions the model does not know
         if write_errors:
             out["write-errors"] = write_errors
-        if not keys and (ignored or not history):
+        client = sum(1 for op in history if op.is_client)
+        if not history or (client and not keys):
             # Nothing judged is not "nothing wrong": say why instead of claiming valid.
-            # (Only nemesis ops stays valid, as Knossos has it: no client did anything.)
+            # Only nemesis ops, or ops that all failed, stay valid, as Knossos has it.
             if not history:
                 reason = "the history is empty"
-            else:
-                fs = sorted({op.f for op in history if op.is_client})
+            elif ignored and not keys:
+                fs = sorted({str(op.f) for op in history if op.is_client})
                 reason = (f"model {self.model.name} does not fit the ops: it knows "
                           f"{', '.join(sorted(self.model.fs))}, the history has "
                           f"{', '.join(fs)}")
+            else:
+                reason = (f"no op the model can judge among {client} client ops: "
+                          "no completion has an invocation")
             out["valid?"] = UNKNOWN
             out["reason"] = reason
         return out

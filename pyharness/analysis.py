@@ -80,7 +80,11 @@ def run_checkers(path: Path, names: list[str], model: str | None, time_limit: fl
             if workload not in workloads.WORKLOADS:
                 raise HistoryError(f"{run / 'test.json'}: options.workload {workload!r} is "
                                    f"not one of {', '.join(sorted(workloads.WORKLOADS))}")
-            wl = workloads.WORKLOADS[workload](opts)
+            try:
+                wl = workloads.WORKLOADS[workload](opts)
+            except (ValueError, TypeError, KeyError) as e:
+                raise HistoryError(f"{run / 'test.json'}: options do not make a {workload} "
+                                   f"workload: {type(e).__name__}: {e}") from None
             checkers = [*wl.checkers, *standard_checkers(out), LogPatternChecker(run)]
         _attach(checkers, progress)
         return _judged(compose(checkers, test, loaded.ops), loaded.ops), out

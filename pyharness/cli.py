@@ -249,6 +249,8 @@ def analyze(
             results, written = run_checkers(
                 path, checker or [], model, time_limit, out_dir,
                 progress=lambda done, total: bar.update(task, completed=done, total=total))
+    except UnicodeDecodeError as e:
+        raise _fail(f"{path}: not UTF-8 text (byte {e.start}: {e.reason})") from None
     except (HistoryError, ValueError) as e:
         raise _fail(str(e)) from None
     # The verdict is decided; what follows only writes it down, and a write

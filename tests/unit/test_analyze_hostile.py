@@ -241,3 +241,26 @@ def test_broken_test_json_is_an_error_naming_it(tmp_path: Path, test_json: str) 
     jsonl(run / "history.jsonl", *pair("read", None))
     r = analyze(str(run))
     assert r.returncode == 2 and f"{run / 'test.json'}:" in r.stderr
+
+
+def test_completions_without_invocations_are_unknown(tmp_path: Path) -> None:
+    _, ok = pair("read", 1)
+    r = analyze(str(jsonl(tmp_path / "h.jsonl", ok)))
+    assert r.returncode == 2 and "no op the model can judge" in r.stdout
+
+
+def test_options_that_make_no_workload_name_test_json(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "test.json").write_text(json.dumps(
+        {"options": {"workload": "register", "ops_per_key": "x"}}))
+    jsonl(run / "history.jsonl", *pair("read", None))
+    r = analyze(str(run))
+    assert r.returncode == 2 and f"{run / 'test.json'}: options" in r.stderr
+    assert "crashed" not in r.stderr
+
+
+def test_history_that_is_not_utf8_names_the_file(tmp_path: Path) -> None:
+    (tmp_path / "h.jsonl").write_bytes(b"\xff\xfe{}\n")
+    r = analyze(str(tmp_path / "h.jsonl"))
+    assert r.returncode == 2 and f"{tmp_path / 'h.jsonl'}: not UTF-8" in r.stderr
