@@ -264,3 +264,17 @@ def test_history_that_is_not_utf8_names_the_file(tmp_path: Path) -> None:
     (tmp_path / "h.jsonl").write_bytes(b"\xff\xfe{}\n")
     r = analyze(str(tmp_path / "h.jsonl"))
     assert r.returncode == 2 and f"{tmp_path / 'h.jsonl'}: not UTF-8" in r.stderr
+
+
+def test_plots_that_cannot_be_written_leave_the_verdict_alone(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "test.json").write_text(json.dumps(
+        {"name": "etcd-register-none", "options": {"workload": "register", "nemesis": "none"}}))
+    jsonl(run / "history.jsonl", *pair("write", [0, 1]), *pair("read", [0, 1], i=1))
+    r = analyze(str(run), "--out", "/dev/null")
+    assert "verdict: valid" in r.stdout, r.stdout
+    errors = [x for x in r.stderr.splitlines() if x.startswith("error:")]
+    assert any("checker perf: cannot write" in x for x in errors)
+    assert any("checker timeline: cannot write" in x for x in errors)
+    assert r.returncode == 2  # valid, but what was asked for was not all written
