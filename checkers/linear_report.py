@@ -73,7 +73,7 @@ def replay(model: Model, entries: Sequence[Entry], order: Sequence[int]) -> list
 
 def write_failure_html(out_dir: Path, key_label: str, model: Model, problem: Problem,
                        failed: int, prefix: Sequence[int], previous: Sequence[str],
-                       reachable: Sequence[str]) -> Path:
+                       reachable: Sequence[str], facts: str | None = None) -> Path:
     """Write ``linear-<key>.html`` and return its path."""
     entries = problem.entries
     fail = entries[failed]
@@ -161,6 +161,7 @@ def write_failure_html(out_dir: Path, key_label: str, model: Model, problem: Pro
 Just before it completed, the possible states were <b>{_esc(', '.join(previous) or '(none)')}</b>;
 linearizing other pending ops first could reach <b>{_esc(', '.join(reachable) or '(none)')}</b>,
 and in none of them can it run.</p>
+{f'<p class="facts"><b>What happened:</b> {_esc(facts)}</p>' if facts else ''}
 <p>Longest linearizable prefix found: {len(prefix)} ops. The drawing shows
 {len(shown)} of this key's {len(entries)} ops, those around the failure.</p>
 <p class="legend"><span><i class="sw" style="background:#4c9be8"></i>ok</span>

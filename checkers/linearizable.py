@@ -32,10 +32,12 @@ from pathlib import Path
 from typing import Any
 
 from checkers.core import UNKNOWN, CheckerFailure, merge_valid
+from checkers.explain import op_facts
 from checkers.linear_prep import Independent, Problem, prepare
 from checkers.linear_report import write_failure_html
 from checkers.linear_search import DEFAULT_MAX_CONFIGS, Search, SearchResult
 from checkers.models import Model, make_model
+from checkers.windows import fault_windows, history_end
 from pyharness.history import Op
 
 DEFAULT_TIME_LIMIT = 300.0
@@ -87,6 +89,8 @@ class Linearizable:
                                         independent=self.independent)
         except Exception as e:
             raise self._blame(history, None, e) from e
+        self._windows = fault_windows(history)
+        self._end = history_end(history)
         keys: dict[str, Any] = {}
         failures: list[dict[str, Any]] = []
         write_errors: list[str] = []
@@ -184,14 +188,16 @@ class Linearizable:
             r["op"] = {"index": e.index, "process": e.process, "f": e.call.f,
                        "value": e.complete.value if e.complete is not None else e.invoke.value,
                        "type": e.complete.type if e.complete is not None else "info",
-                       "description": m.describe_call(e.call)}
+                       "description": m.describe_call(e.call),
+                       **op_facts(e.invoke, e.complete, self._windows, self._end)}
             r["previous-states"] = previous
             r["reachable-states"] = reachable
             r["linearized-prefix"] = [problem.entries[i].index for i in res.prefix]
             if self.out_dir is not None:
                 try:
                     path = write_failure_html(self.out_dir, label, m, problem,
-                                              res.failed_entry, res.prefix, previous, reachable)
+                                              res.failed_entry, res.prefix, previous, reachable,
+                                              facts=r["op"]["explanation"])
                     r["file"] = str(path)
                 except OSError as err:
                     # The verdict stands; the caller reports the write on its own line.

@@ -15,9 +15,9 @@ etcd's corruption reports, and capnslog's critical level.
 
 The result counts matches per host and per pattern and keeps the first few
 lines (:data:`MAX_EXAMPLES` per host) with file and line number. ``valid?``
-is false if any line matched, true otherwise, as in Jepsen. No logs at all is
-not an error here (a history analysed without its run has none): the result
-says ``files-scanned: 0`` and carries a warning.
+is false if any line matched, true otherwise, as in Jepsen. No logs at all
+(a run killed before it collected them, a history analysed without its run)
+is ``unknown`` with the reason: nothing scanned proves nothing.
 
 Only regular files that resolve inside the run directory are read: a
 symlink under ``nodes/`` that leads out of the run (or a FIFO, a device) is
@@ -34,6 +34,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from checkers.core import UNKNOWN
 from pyharness.history import Op
 from pyharness.store import open_regular, regular_inside
 
@@ -145,7 +146,10 @@ class LogPatternChecker:
             warnings.append(f"skipped {len(skipped)} node log path(s) that are not regular "
                             f"files inside the run: {'; '.join(skipped[:5])}")
         if scanned == 0:
-            warnings.append(f"no node logs under {run_dir / 'nodes'}")
+            # Nothing read is nothing known: a run killed before collecting
+            # logs must not pass for one whose logs were clean.
+            result["valid?"] = UNKNOWN
+            result["reason"] = f"no node logs under {run_dir / 'nodes'}: nothing to scan"
         if warnings:
             result["warning"] = "; ".join(warnings)
         return result

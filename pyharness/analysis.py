@@ -1,8 +1,9 @@
 """Which checkers judge a run, shared by ``test`` and ``analyze``.
 
 A workload names its own checkers (set, linearizable, ...); every run also
-gets the standard ones: op statistics, unhandled exceptions, perf plots and
-the timeline, written next to the history.
+gets the standard ones: op statistics, unhandled exceptions, whether the
+faults asked for took effect, perf plots and the timeline, written next to
+the history.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 from checkers.core import UNKNOWN, Checker, compose
 from checkers.exceptions import UnhandledExceptionsChecker
+from checkers.faults import FaultsChecker
 from checkers.perf import PerfChecker
 from checkers.stats import StatsChecker
 from checkers.timeline import TimelineChecker
@@ -22,12 +24,12 @@ from pyharness.store import read_regular, regular_inside
 
 
 def standard_checkers(out_dir: Path) -> list[Checker]:
-    return [StatsChecker(), UnhandledExceptionsChecker(), PerfChecker(out_dir),
-            TimelineChecker(out_dir)]
+    return [StatsChecker(), UnhandledExceptionsChecker(), FaultsChecker(),
+            PerfChecker(out_dir), TimelineChecker(out_dir)]
 
 
 def checker_names() -> list[str]:
-    return ["linear", "log-file-pattern", "perf", "set", "stats", "timeline",
+    return ["faults", "linear", "log-file-pattern", "perf", "set", "stats", "timeline",
             "unhandled-exceptions"]
 
 
@@ -45,6 +47,7 @@ def named_checker(name: str, out_dir: Path, model: str | None, hint: str,
         return LogPatternChecker(out_dir)
     table: dict[str, Callable[[], Checker]] = {
         "stats": StatsChecker, "unhandled-exceptions": UnhandledExceptionsChecker,
+        "faults": FaultsChecker,
         "perf": lambda: PerfChecker(out_dir), "timeline": lambda: TimelineChecker(out_dir)}
     if name not in table:
         raise ValueError(f"--checker must be one of {', '.join(checker_names())}")

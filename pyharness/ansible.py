@@ -74,6 +74,16 @@ class PlaybookResult:
     def changed_hosts(self) -> set[str]:
         return {h for h, n in (self.stats.get("changed") or {}).items() if n}
 
+    def task_output(self, task: str) -> dict[str, str]:
+        """What ``task`` printed on each host it ran on, failed or not."""
+        out: dict[str, str] = {}
+        for ev in self.events:
+            data = ev.get("event_data", {})
+            if ev.get("event") in ("runner_on_ok", "runner_on_failed") \
+                    and data.get("task") == task:
+                out[data.get("host", "?")] = str(data.get("res", {}).get("stdout") or "")
+        return out
+
     def task_end_ns(self, task: str) -> dict[str, int]:
         """Wall-clock ns at which ``task`` finished on each host."""
         out: dict[str, int] = {}
@@ -95,7 +105,11 @@ def _iso_ns(stamp: str) -> int:
 
 
 def _message(res: Mapping[str, Any]) -> str:
-    """The first line of what the task said: modules lead with the summary."""
+    """The first line of what the task said: modules lead with the summary.
+    A suite script that could not see its effect says why on one line."""
+    for line in str(res.get("stdout") or "").splitlines():
+        if line.startswith("pyharness: unverified"):
+            return line.strip()[:400]
     for k in ("msg", "stderr", "reason"):
         v = res.get(k)
         if v:
@@ -116,7 +130,7 @@ class Ansible:
         self.inventory = (str(Path(inventory).resolve())
                           if isinstance(inventory, Path) or Path(str(inventory)).exists()
                           else inventory)
-        self.data_dir = data_dir
+        self.data_dir = Path(data_dir).resolve()
         self.extravars = dict(extravars or {})
         self.keep = keep  # artifact dirs to keep in a data dir shared across runs
         self._lock = threading.Lock()  # one playbook at a time: runner shares env/ files

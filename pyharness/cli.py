@@ -144,6 +144,9 @@ def test(
     no_nemesis_agent: Annotated[bool, typer.Option(
         "--no-nemesis-agent", help="Run each fault as a plain playbook instead of through a "
                                    "pre-started Ansible run (slower to take effect).")] = False,
+    connect_backoff: Annotated[float, typer.Option(
+        help="Longest wait, in seconds, before a worker whose member refused the connection "
+             "tries again (jittered, doubling from 50 ms); 0 retries at once.")] = 1.0,
     time_limit: Annotated[float, typer.Option(help="Seconds of load under faults.")] = 30.0,
     concurrency: Annotated[int, typer.Option(help="Client workers (threads).")] = 10,
     rate: Annotated[float, typer.Option(help="Target ops per second, all workers.")] = 10.0,
@@ -193,7 +196,7 @@ def test(
                        slow_rate=slow_rate, netem_delay=netem_delay, netem_jitter=netem_jitter,
                        netem_loss=netem_loss, netem_duplicate=netem_duplicate,
                        netem_reorder=netem_reorder, kill_start_timeout=kill_start_timeout,
-                       nemesis_agent=not no_nemesis_agent)
+                       nemesis_agent=not no_nemesis_agent, connect_backoff=connect_backoff)
     try:
         code = run_test(opts, console)
     except (UsageError, InventoryError, HistoryError) as e:
@@ -307,6 +310,8 @@ def _print_analysis(results: dict) -> None:
                       f"{escape(str(key['op'].get('description', f)))} "
                       f"(op {key['op']['index']}, process {escape(repr(key['op']['process']))})"
                       " cannot be placed")
+            if key["op"].get("explanation"):
+                out.print(f"  what happened: {key['op']['explanation']}", markup=False)
             out.print("  states just before it: "
                       + escape(", ".join(key.get("previous-states", []))))
             out.print(f"  longest linearizable prefix: {len(key.get('linearized-prefix', []))} ops")

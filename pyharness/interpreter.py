@@ -9,6 +9,13 @@ history order, the history is a faithful total order of what the driver saw.
 An op that completes ``info`` retires its process: the worker reopens its
 client and continues as process ``p + concurrency``, as in Jepsen, because an
 op of unknown outcome stays concurrent with everything after it.
+
+A worker whose op failed because its member refused the connection (a killed
+member: ``error`` ``["connect-failed", ...]``) backs off before its next op,
+with jittered exponential delays up to ``connect_backoff_s``: otherwise it
+retries at once, and a dead member's instant failures drown the real load.
+The backoff happens between ops, in the main thread's scheduling, so every
+op in the history was really sent when its invoke says.
 """
 
 from __future__ import annotations
@@ -31,6 +38,37 @@ log = logging.getLogger(__name__)
 NS = 1_000_000_000
 _POLL_S = 0.5  # longest the main loop blocks without re-checking for a stop
 _NEMESIS_JOIN_S = 180.0  # a playbook has its own timeouts; this is a backstop
+
+
+_BACKOFF_FIRST_S = 0.05
+
+
+def refused(op: Op) -> bool:
+    """A definite failure because the member could not be reached at all."""
+    e = op.error
+    return op.type == "fail" and isinstance(e, list | tuple) and bool(e) \
+        and e[0] == "connect-failed"
+
+
+class Backoff:
+    """Per-thread delays after refused connections: 50 ms doubling up to
+    ``max_s``, each drawn at random from its upper half (jitter, so workers on
+    one dead member don't retry in lockstep); reset by any other outcome."""
+
+    def __init__(self, max_s: float, rng: random.Random) -> None:
+        self.max_s = max_s
+        self.rng = rng
+        self.streak: dict[Thread, int] = {}
+
+    def after(self, thread: Thread, op: Op) -> float:
+        """Seconds ``thread`` waits before its next op, given how ``op`` ended."""
+        if self.max_s <= 0 or not refused(op):
+            self.streak.pop(thread, None)
+            return 0.0
+        n = self.streak.get(thread, 0)
+        self.streak[thread] = n + 1
+        cap = min(self.max_s, _BACKOFF_FIRST_S * 2 ** n)
+        return self.rng.uniform(cap / 2, cap)
 
 
 class GeneratorStuck(RuntimeError):
@@ -102,7 +140,8 @@ def run(test: Mapping[str, Any], gen: Generator, client: Client, nemesis: Nemesi
         rng: random.Random, start_ns: int | None = None,
         on_op: Callable[[Op], None] | None = None,
         on_log: Callable[[str], None] | None = None,
-        stop: threading.Event | None = None) -> None:
+        stop: threading.Event | None = None,
+        connect_backoff_s: float = 1.0) -> None:
     """Run ``gen`` to exhaustion. Returns normally when it is exhausted and
     every op has completed, or raises (KeyboardInterrupt included) leaving
     in-flight ops open in the history: their outcome is unknown."""
@@ -126,6 +165,20 @@ def run(test: Mapping[str, Any], gen: Generator, client: Client, nemesis: Nemesi
 
     processes: dict[Thread, int | str] = {t: t for t in workers}
     free: set[Thread] = set(workers)
+    backoff = Backoff(connect_backoff_s, random.Random(rng.random()))
+    resting: dict[Thread, int] = {}  # thread -> clock() at which it may run again
+
+    def wake() -> float | None:
+        """Free the threads whose backoff is over; seconds to the next one."""
+        now = clock()
+        for t in [t for t, until in resting.items() if until <= now]:
+            del resting[t]
+            free.add(t)
+        return (min(resting.values()) - now) / NS if resting else None
+
+    def wait_s() -> float:
+        nxt = wake()
+        return _POLL_S if nxt is None else max(0.001, min(_POLL_S, nxt))
 
     def ctx() -> Context:
         return Context(time=clock(), free_threads=frozenset(free), workers=dict(processes),
@@ -138,9 +191,14 @@ def run(test: Mapping[str, Any], gen: Generator, client: Client, nemesis: Nemesi
 
     def complete(thread: Thread, op: Op) -> None:
         nonlocal gen
-        free.add(thread)
         if op.type == SLEEP:
+            free.add(thread)
             return
+        pause = backoff.after(thread, op) if thread != NEMESIS else 0.0
+        if pause > 0:
+            resting[thread] = clock() + int(pause * NS)
+        else:
+            free.add(thread)
         record(op)
         if op.type == INFO and thread != NEMESIS:
             processes[thread] = int(processes[thread]) + concurrency
@@ -163,23 +221,24 @@ def run(test: Mapping[str, Any], gen: Generator, client: Client, nemesis: Nemesi
     try:
         while not stop.is_set():
             drain(None)
+            wake()
             c = ctx()
             res = gen.op(c)
             if res is None:
-                if len(free) == len(workers):
+                if len(free) + len(resting) == len(workers):
                     return
-                drain(_POLL_S)
+                drain(wait_s())
                 continue
             if res is PENDING:
                 if len(free) == len(workers):
                     raise GeneratorStuck(f"generator {gen!r} is pending with nothing in flight")
-                drain(_POLL_S)
+                drain(wait_s())
                 continue
             op, nxt = res  # type: ignore[misc]
             wait_ns = op.time - c.time
             if wait_ns > 0:
                 # Wake early for a completion: it may change what to do next.
-                drain(min(wait_ns / NS, _POLL_S))
+                drain(min(wait_ns / NS, wait_s()))
                 continue
             if op.type == LOG:
                 log.info("%s", op.value)

@@ -29,6 +29,7 @@ class LiveStatus:
         self.time_limit = time_limit
         self.counts: Counter[str] = Counter()
         self.nemesis = "idle"
+        self.unverified = 0  # nemesis ops whose effect could not be shown
         self.phase = "starting"
         self._bar = Progress(TextColumn("{task.description}"), BarColumn(),
                              TextColumn("{task.completed:>5.0f}/{task.total:.0f} s"),
@@ -58,7 +59,13 @@ class LiveStatus:
     def on_op(self, op: Op) -> None:
         if op.process == NEMESIS:
             if op.type != INVOKE:
-                state = "error" if op.error else op.f
+                unverified = op.extra.get("unverified") or {}
+                if unverified:
+                    self.unverified += 1
+                    hosts = ",".join(sorted(unverified))
+                    state = f"NOT IN EFFECT on {hosts}: {op.f}"
+                else:
+                    state = "error" if op.error else op.f
                 self.nemesis = f"{state} {_describe(op)}".strip()
             else:
                 self.nemesis = f"{op.f}…"
@@ -71,8 +78,10 @@ class LiveStatus:
             elapsed = min(time.monotonic() - self._t0, self.time_limit)
             self._bar.update(self._task, completed=elapsed, description=self.phase)
         counts = Text.assemble(*[(f"{k} {self.counts[k]}  ", _STYLE[k]) for k in _STYLE])
-        return Group(self._bar, Text.assemble("ops: ", counts),
-                     Text(f"nemesis: {self.nemesis}"))
+        lines = [self._bar, Text.assemble("ops: ", counts), Text(f"nemesis: {self.nemesis}")]
+        if self.unverified:
+            lines.append(Text(f"faults not in effect: {self.unverified}", style="red"))
+        return Group(*lines)
 
 
 def _describe(op: Op) -> str:
@@ -102,3 +111,22 @@ def _summary_keys(r: Mapping[str, Any]) -> list[str]:
             if k != "valid?" and isinstance(v, (int, float, str)) and not isinstance(v, bool)
             and len(str(v)) <= 40 and not k.endswith("-frac")]
     return keys[:12]
+
+
+def failure_notes(results: Mapping[str, Any]) -> list[str]:
+    """Plain lines under the table: what each failure was, with its facts,
+    and the faults that were not in effect."""
+    notes: list[str] = []
+    linear = results.get("linear")
+    if isinstance(linear, Mapping):
+        for f in linear.get("failures", []):
+            op = linear.get("keys", {}).get(f.get("key"), {}).get("op", {})
+            if op.get("explanation"):
+                notes.append(f"not linearizable, key {f.get('key')}: {op['explanation']}")
+    faults = results.get("faults")
+    if isinstance(faults, Mapping):
+        if faults.get("reason"):
+            notes.append(f"faults: {faults['reason']}")
+        for m in faults.get("not-in-effect", [])[:10]:
+            notes.append(f"not in effect: {m['f']} on {m['host']}: {m['reason']}")
+    return notes

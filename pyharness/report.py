@@ -183,7 +183,21 @@ def _summary_files(r: Mapping[str, Any], run_dir: Path) -> str:
     return ", ".join(_link(x) for x in rels) or _e(r.get("error", ""))
 
 
-SUMMARIES = {"set": _summary_set, "linear": _summary_linear, "stats": _summary_stats,
+def _summary_faults(r: Mapping[str, Any], run_dir: Path) -> str:
+    parts = [f"{_e(f)}: {_e(c['in-effect'])} of {_e(c['started'])} in effect"
+             for f, c in r.get("faults", {}).items()]
+    missed = r.get("not-in-effect") or []
+    lines = [f"{_e(m['f'])} on {_e(m['host'])}: {_e(m['reason'])}" for m in missed[:10]]
+    more = int(r.get("not-in-effect-count", len(missed))) - len(lines)
+    if more > 0:
+        lines.append(f"and {more} more")
+    head = _e(r["reason"]) + "<br>" if r.get("reason") else ""
+    body = "; ".join(parts) or "no faults asked for"
+    return head + body + ("<br>not in effect: " + "<br>".join(lines) if lines else "")
+
+
+SUMMARIES = {"faults": _summary_faults, "set": _summary_set, "linear": _summary_linear,
+             "stats": _summary_stats,
              "unhandled-exceptions": _summary_exceptions, "log-file-pattern": _summary_logs,
              "perf": _summary_files, "timeline": _summary_files}
 

@@ -19,7 +19,7 @@ import signal
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -38,7 +38,7 @@ from pyharness.ansible import Ansible, PlaybookFailed
 from pyharness.export import export_edn
 from pyharness.history import HistoryWriter, Op
 from pyharness.junit import write_junit
-from pyharness.progress import LiveStatus, results_table
+from pyharness.progress import LiveStatus, failure_notes, results_table
 from pyharness.report import write_report
 
 log = logging.getLogger("pyharness")
@@ -79,6 +79,7 @@ class TestOptions:
     netem_reorder: float | None = None
     kill_start_timeout: int = 30
     nemesis_agent: bool = True
+    connect_backoff: float = 1.0
     json_out: bool = False
 
     def to_json(self) -> dict[str, Any]:
@@ -122,6 +123,9 @@ def validate(opts: TestOptions) -> None:
             raise UsageError(f"--store-bug must be one of {', '.join(BUGS)}")
         if opts.workload != "varstore":
             raise UsageError("--store-bug needs --workload varstore")
+    if not 0 <= opts.connect_backoff <= 60:
+        raise UsageError(f"--connect-backoff must be between 0 and 60 seconds, got "
+                         f"{opts.connect_backoff}")
     if opts.concurrency < 1:
         raise UsageError(f"--concurrency must be at least 1, got {opts.concurrency}")
 
@@ -233,7 +237,8 @@ def _run(opts: TestOptions, test: dict[str, Any], nodes: list[inventory.Node],
     wl = workloads.WORKLOADS[opts.workload]({**vars(opts), "out_dir": run_dir})
     names = [n.name for n in nodes]
     try:
-        nem = nemesis.build(opts.nemesis, vars(opts), ansible, names)
+        nem = nemesis.build(opts.nemesis, {**vars(opts), "warn": _warner(console)}, ansible,
+                            names)
     except ValueError as e:
         raise UsageError(str(e)) from None
     history = HistoryWriter(run_dir / "history.jsonl")
@@ -247,6 +252,7 @@ def _run(opts: TestOptions, test: dict[str, Any], nodes: list[inventory.Node],
         else:
             console.log(f"setting up etcd on {len(nodes)} hosts")
             r = ansible.run("setup.yml")
+            _log_leftovers(r.task_output("Clear what an earlier run left"), console)
             if not r.ok:
                 raise PlaybookFailed(r)
         if opts.api == "v2":
@@ -263,7 +269,8 @@ def _run(opts: TestOptions, test: dict[str, Any], nodes: list[inventory.Node],
             interpreter.run(test, gen, wl.client, nem.nemesis, names, opts.concurrency,
                             history, rng=rng, start_ns=start, on_op=status.on_op,
                             on_log=status.set_phase,
-                            stop=threading.Event())
+                            stop=threading.Event(),
+                            connect_backoff_s=opts.connect_backoff)
     except (PlaybookFailed, ClusterUnreachable) as e:
         failure = str(e)
     except KeyboardInterrupt as e:
@@ -298,6 +305,8 @@ def report(results: dict[str, Any], test: Mapping[str, Any], ops: list[Op], run_
     if opts.json_out:
         print(json.dumps(results, indent=2, sort_keys=True, default=str))
     console.print(results_table(results))
+    for note in failure_notes(results):
+        console.print(note, markup=False, highlight=False, soft_wrap=True)
     valid = results["valid?"]
     verdict = {True: "[green]valid[/green]", False: "[red]INVALID[/red]"}.get(
         valid, "[yellow]unknown[/yellow]")  # type: ignore[call-overload]
@@ -305,6 +314,25 @@ def report(results: dict[str, Any], test: Mapping[str, Any], ops: list[Op], run_
     if valid is True:
         return EXIT_VALID
     return EXIT_INVALID if valid is False else EXIT_UNKNOWN
+
+
+def _warner(console: Console) -> Callable[[str], None]:
+    def warn(message: str) -> None:
+        log.warning("%s", message)
+        console.print(f"[yellow]warning:[/yellow] {escape(message)}", soft_wrap=True,
+                      highlight=False)
+    return warn
+
+
+def _log_leftovers(outputs: Mapping[str, str], console: Console) -> None:
+    """Say what setup found of an earlier run (and removed): a cluster that
+    was silently reused would carry its data, faults and state into this one."""
+    for host, out in sorted(outputs.items()):
+        line = next((ln for ln in out.splitlines() if ln.startswith("pyharness: found")), "")
+        found = line[len("pyharness: found"):].strip()
+        if found and found != "nothing":
+            log.info("setup: %s: an earlier run left %s; removed", host, found)
+            console.log(f"setup: {escape(host)}: an earlier run left {escape(found)}; removed")
 
 
 class ClusterUnreachable(RuntimeError):

@@ -123,7 +123,7 @@ def build(spec: str, opts: Mapping[str, Any], ansible: Ansible,
     if isinstance(ansible, Ansible) and opts.get("nemesis_agent", True):
         from pyharness.nemesis.agent import AgentRunner
         runner = AgentRunner(ansible.inventory, ansible.data_dir.parent / "nemesis-agent",
-                             ansible.extravars)
+                             ansible.extravars, warn=opts.get("warn"))
     nem = FaultNemesis(runner, nodes, faults,
                        random.Random(f"pyharness-nemesis-{seed}" if seed is not None else None),
                        kinds)

@@ -36,7 +36,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +64,9 @@ _RUN_TIMEOUT_S = 300.0
 
 
 def _failure_message(res: Mapping[str, Any]) -> str:
+    for line in str(res.get("stdout") or "").splitlines():
+        if line.startswith("pyharness: unverified"):
+            return line.strip()[:400]
     for k in ("msg", "stderr", "reason"):
         v = res.get(k)
         if v:
@@ -116,7 +119,13 @@ class AgentRunner:
 
     def __init__(self, inventory: Path | str, data_dir: Path,
                  extravars: Mapping[str, Any] | None = None,
-                 max_wait_s: float = 900.0, persist_s: int = 120) -> None:
+                 max_wait_s: float = 900.0, persist_s: int = 120,
+                 warn: Callable[[str], None] | None = None) -> None:
+        # Absolute: ansible-runner runs the agent from its own directory, where
+        # a relative FIFO path (from a relative --store) names nothing.
+        data_dir = Path(data_dir).resolve()
+        self.warn = warn
+        self._warned = False
         self.inventory = str(Path(inventory).resolve()) if not str(inventory).endswith(",") \
             else str(inventory)
         self.data_dir = data_dir
@@ -190,7 +199,7 @@ class AgentRunner:
         agent = self._agent
         t0 = time.monotonic()
         if agent is None or not self._send(request, t0 + _READY_TIMEOUT_S):
-            log.warning("nemesis agent not ready; running %s as a playbook", playbook)
+            self._fell_back(playbook, agent)
             self._stop_agent()
             self._spawn()
             return self.plain.run(playbook, {**extravars, **({"fault_hosts": hosts_var}
@@ -198,6 +207,26 @@ class AgentRunner:
         agent.thread.join(_RUN_TIMEOUT_S)
         self._spawn()  # warm up the next one while the caller records this one
         return self._result(playbook, agent, time.monotonic() - t0)
+
+    def _fell_back(self, playbook: str, agent: _Agent | None) -> None:
+        """Say once, where the user sees it, why faults run slower."""
+        if agent is None:
+            why = "it could not be started"
+        elif agent.error is not None:
+            why = f"it failed: {type(agent.error).__name__}: {agent.error}"
+        elif not agent.alive():
+            r = agent.runner
+            why = (f"its run ended ({r.status}; see {self.data_dir / 'artifacts' / agent.ident})"
+                   if r is not None else "its run ended")
+        else:
+            why = f"it did not take a request within {_READY_TIMEOUT_S:g} s"
+        log.warning("nemesis agent not ready (%s); running %s as a playbook", why, playbook)
+        if not self._warned:
+            self._warned = True
+            msg = (f"nemesis agent unavailable: {why}. Faults run as plain playbooks, which "
+                   "start Ansible anew each time: about 0.5 s slower per fault on the lab")
+            if self.warn is not None:
+                self.warn(msg)
 
     def _hosts(self, hosts_var: str | None) -> list[str]:
         if hosts_var:

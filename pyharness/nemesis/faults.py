@@ -22,7 +22,9 @@ Every nemesis op completes as ``info`` (Jepsen's convention) and records, in
 had the change in place: the latest per-host end of the playbook's effect
 task, minus ``test["start_wall_ns"]``, on the same clock as op times),
 ``effect_latency_s`` (from the invocation to that moment) and
-``playbook_s``. A playbook that fails (an unreachable host, a task error)
+``playbook_s``; ``verified`` (host -> the evidence that the fault is in
+effect there: a probe, the process state, the rule) and ``unverified`` (host
+-> why it could not be shown). A playbook that fails (an unreachable host, a task error)
 makes the op carry ``error``: one line naming the host and the task. The
 test goes on; the fault may be in place on some hosts, so it still counts as
 active and its stop still runs.
@@ -54,6 +56,11 @@ class Action:
     hosts: list[str]
     value: Any = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # The task that proves the effect on each host: a suite script printing
+    # "pyharness: verified (...)" (default: ``task`` itself), or, with
+    # ``verify_by_ok``, a module whose success is the proof.
+    verify_task: str | None = None
+    verify_by_ok: bool = False
 
 
 class Fault(Protocol):
@@ -102,7 +109,7 @@ class PartitionFault:
             value["shape"] = shape
         extra: dict[str, Any] = {"grudge": cut.grudge, **(cut.info or {})}
         return Action("partition.yml", {"partition_grudge": cut.grudge}, "Apply the grudge",
-                      sorted(cut.grudge), value, extra)
+                      sorted(cut.grudge), value, extra, verify_task="Verify the grudge")
 
     def stop(self, nem: FaultNemesis, test: Mapping[str, Any], op: Op,
              hosts: list[str]) -> Action:
@@ -130,10 +137,11 @@ class ProcessFault:
         if self.name == "kill":
             # Listening, not healthy: a member restarted inside a partition
             # cannot be healthy, and the schedule must not wait on the cut.
+            # In effect once it listens: the wait polls the client port.
             return Action("start.yml", {"fault_hosts": _hosts_var(hosts),
                                         "etcd_health_timeout": self.start_health_timeout,
                                         "etcd_wait_for": "listening"},
-                          "Start the etcd member", hosts)
+                          "Wait until the member reports healthy", hosts, verify_by_ok=True)
         return Action("resume.yml", {"fault_hosts": _hosts_var(hosts)}, "Resume the member",
                       hosts)
 
@@ -225,8 +233,12 @@ class FaultNemesis:
             last = max(ends.values())
             done.extra["effective_ns"] = last - int(test["start_wall_ns"])
             done.extra["effect_latency_s"] = round((last - wall_invoke) / 1e9, 3)
+        self._record_verification(done, r, action)
         if not r.ok:
             done.error = r.error_line()
+        elif done.extra["unverified"]:
+            done.error = "not in effect on " + "; ".join(
+                f"{h}: {why}" for h, why in sorted(done.extra["unverified"].items()))
         elif set(ends) != set(action.hosts):
             # A playbook that matched no host "succeeds": that must not pass
             # for a fault in place.
@@ -236,6 +248,34 @@ class FaultNemesis:
         if done.error is not None:
             log.error("nemesis %s on %s: %s", op.f, _hosts_var(action.hosts), done.error)
         return done
+
+    @staticmethod
+    def _record_verification(done: Op, r: PlaybookResult, action: Action) -> None:
+        """``verified``: host -> what showed the fault in effect there;
+        ``unverified``: host -> why it could not be shown. A host is verified
+        only by positive evidence, never by the absence of an error."""
+        task = action.verify_task or action.task
+        outputs = r.task_output(task)
+        ok_hosts = set(r.task_end_ns(task))
+        verified: dict[str, str] = {}
+        unverified: dict[str, str] = {}
+        for h in action.hosts:
+            text = outputs.get(h)
+            line = next((ln for ln in (text or "").splitlines()
+                         if ln.startswith("pyharness: verified")), None)
+            if action.verify_by_ok and h in ok_hosts:
+                verified[h] = f"task '{task}' succeeded"
+            elif line is not None and h in ok_hosts:
+                verified[h] = line[len("pyharness: verified"):].strip(" ()")
+            elif text is None:
+                unverified[h] = f"task '{task}' did not run"
+            else:
+                bad = next((ln for ln in text.splitlines()
+                            if ln.startswith("pyharness: unverified")), None)
+                unverified[h] = (bad[len("pyharness: unverified"):].strip(" ()") if bad
+                                 else f"task '{task}' printed no verification")
+        done.extra["verified"] = verified
+        done.extra["unverified"] = unverified
 
     def heal(self, test: Mapping[str, Any]) -> None:
         r = self.ansible.run("heal.yml")

@@ -249,3 +249,56 @@ def test_independent_gives_each_group_its_own_keys(tmp_path: Path) -> None:
     # A key is worked on by one group of threads: {0, 1} or {2, 3}; both work.
     assert all(threads <= {0, 1} or threads <= {2, 3} for threads in by_key.values())
     assert {0, 1, 2, 3} == set().union(*by_key.values())
+
+
+class DeadMember:
+    """n2 refuses every connection, as a killed member does; n1 answers."""
+
+    def __init__(self, node: str = "") -> None:
+        self.node = node
+
+    def open(self, test: object, node: str) -> DeadMember:
+        return DeadMember(node)
+
+    def invoke(self, test: object, op: Op) -> Op:
+        if self.node == "n2":
+            return op.completion(FAIL, error=["connect-failed", "NewConnectionError"])
+        return op.completion(OK)
+
+    def close(self, test: object) -> None:
+        pass
+
+
+def _attempts_on_dead_member(tmp_path: Path, backoff_s: float) -> tuple[int, int]:
+    w = HistoryWriter(tmp_path / f"h-{backoff_s}.jsonl")
+    gen = g.clients(g.time_limit(1.0, g.stagger(0.002, g.repeat({"f": "read"}))))
+    interpreter.run({}, gen, DeadMember(), None, ["n1", "n2"], 2, w, rng=random.Random(5),
+                    connect_backoff_s=backoff_s)
+    w.close()
+    ops = read_jsonl(tmp_path / f"h-{backoff_s}.jsonl")
+    invokes = Counter(o.node for o in ops if o.type == INVOKE)
+    fails = [o for o in ops if o.type == FAIL]
+    assert len(fails) == invokes["n2"]  # one fail per attempt sent: none hidden
+    assert all(a.time <= b.time for a, b in itertools.pairwise(ops))
+    return invokes["n2"], invokes["n1"]
+
+
+def test_a_worker_backs_off_from_a_member_that_refuses(tmp_path: Path) -> None:
+    dead_now, _ = _attempts_on_dead_member(tmp_path, 0)
+    dead_backoff, live_backoff = _attempts_on_dead_member(tmp_path, 0.2)
+    # Without backoff the dead member gets as many attempts as the live one;
+    # with it, a handful (50 ms doubling to 200 ms over one second).
+    assert dead_now > 100
+    assert dead_backoff <= 15
+    assert live_backoff > 100  # the other worker is not held back
+
+
+def test_backoff_grows_with_jitter_and_resets() -> None:
+    b = interpreter.Backoff(1.0, random.Random(1))
+    refused = Op(type=FAIL, f="read", error=["connect-failed", "x"])
+    waits = [b.after(0, refused) for _ in range(7)]
+    assert 0.025 <= waits[0] <= 0.05 and 0.05 <= waits[1] <= 0.1
+    assert all(0.5 <= w <= 1.0 for w in waits[5:])  # capped at max_s, jittered below it
+    assert b.after(0, Op(type=OK, f="read")) == 0.0
+    assert 0.025 <= b.after(0, refused) <= 0.05  # a success reset the streak
+    assert b.after(1, Op(type=FAIL, f="cas", error=["compare-failed"])) == 0.0

@@ -85,9 +85,9 @@ def test_undecodable_bytes_do_not_stop_the_scan(tmp_path: Path) -> None:
     assert m["examples"][0]["line"] == 2
 
 
-def test_no_logs_is_valid_with_a_warning(tmp_path: Path) -> None:
+def test_no_logs_is_unknown_with_the_reason(tmp_path: Path) -> None:
     r = LogPatternChecker(tmp_path).check({}, [])
-    assert r["valid?"] is True and r["files-scanned"] == 0 and "no node logs" in r["warning"]
+    assert r["valid?"] == "unknown" and r["files-scanned"] == 0 and "no node logs" in r["reason"]
 
 
 def test_run_dir_defaults_to_the_test_store_dir(tmp_path: Path) -> None:
