@@ -14,6 +14,7 @@ self-contained file: inline SVG and CSS, no scripts or fetches.
 
 from __future__ import annotations
 
+import hashlib
 import html
 import re
 from collections.abc import Hashable, Sequence
@@ -39,8 +40,19 @@ tr.fail td { background: #fdd; }
 """
 
 
+_HASHED = re.compile(r"-[0-9a-f]{10}\Z")
+
+
 def safe_name(key: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", key)[:80] or "_"
+    """A file name part for ``key``, unique per key: a key that is not already
+    a short, plain name gets a hash of itself appended (``a/b`` and ``a?b``
+    both read ``a_b``, their hashes differ). A plain key never ends like a
+    hash, so it cannot collide with a hashed one."""
+    plain = re.sub(r"[^A-Za-z0-9_.-]+", "_", key)[:80] or "_"
+    if plain == key and not _HASHED.search(key) and key not in (".", ".."):
+        return plain
+    digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+    return f"{plain[:69]}-{digest}"
 
 
 def _esc(s: object) -> str:

@@ -27,10 +27,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from checkers.core import UNKNOWN, merge_valid
+from checkers.core import UNKNOWN, CheckerFailure, merge_valid
 from checkers.explain import op_facts
 from checkers.linear_prep import Independent, Problem, prepare
 from checkers.linear_report import write_failure_html
@@ -83,26 +84,37 @@ class Linearizable:
     def check(self, test: Mapping[str, Any], history: Sequence[Op]) -> dict[str, Any]:
         started = time.monotonic()
         deadline = None if self.time_limit is None else started + self.time_limit
-        problems, ignored = prepare(history, self.model, definite_fail=self.definite_fail,
-                                    independent=self.independent)
+        try:
+            problems, ignored = prepare(history, self.model, definite_fail=self.definite_fail,
+                                        independent=self.independent)
+        except Exception as e:
+            raise self._blame(history, None, e) from e
         self._windows = fault_windows(history)
         self._end = history_end(history)
         keys: dict[str, Any] = {}
         failures: list[dict[str, Any]] = []
+        write_errors: list[str] = []
         total = sum(len(p.events) for p in problems.values())
         done = 0
         for key in sorted(problems, key=lambda k: (str(type(k)), str(k))):
             label = key_label(key)
             problem = problems[key]
-            search = Search(self.model, problem, deadline, self.max_configs)
-            if self.progress is not None:
-                report, base = self.progress, done
-                search.on_progress = lambda n, r=report, b=base: r(b + n, total)
-            res = search.run()
+            try:
+                search = Search(self.model, problem, deadline, self.max_configs)
+                if self.progress is not None:
+                    report, base = self.progress, done
+                    search.on_progress = lambda n, r=report, b=base: r(b + n, total)
+                res = search.run()
+            except Exception as e:
+                raise self._blame([x for en in problem.entries
+                                   for x in (en.invoke, en.complete) if x is not None],
+                                  label, e) from e
             done += len(problem.events)
             if self.progress is not None:
                 self.progress(done, total)
             keys[label] = self._key_result(label, problem, res)
+            if "write-error" in keys[label]:
+                write_errors.append(keys[label]["write-error"])
             if res.valid is False:
                 failure = {"key": label, **keys[label]["op"]}
                 if "file" in keys[label]:
@@ -120,7 +132,47 @@ class Linearizable:
         }
         if ignored:
             out["ignored-ops"] = ignored  # functions the model does not know
+        if write_errors:
+            out["write-errors"] = write_errors
+        client = sum(1 for op in history if op.is_client)
+        if not history or (client and not keys):
+            # Nothing judged is not "nothing wrong": say why instead of claiming valid.
+            # Only nemesis ops, or ops that all failed, stay valid, as Knossos has it.
+            if not history:
+                reason = "the history is empty"
+            elif ignored and not keys:
+                fs = sorted({str(op.f) for op in history if op.is_client})
+                reason = (f"model {self.model.name} does not fit the ops: it knows "
+                          f"{', '.join(sorted(self.model.fs))}, the history has "
+                          f"{', '.join(fs)}")
+            else:
+                reason = (f"no op the model can judge among {client} client ops: "
+                          "no completion has an invocation")
+            out["valid?"] = UNKNOWN
+            out["reason"] = reason
         return out
+
+    def _blame(self, ops: Sequence[Op], key: str | None, e: Exception) -> CheckerFailure:
+        """The first op the model cannot take on its own, for an error that names it.
+
+        Runs only after a crash: each op is prepared and stepped alone, which
+        finds ops whose value or process the model cannot handle."""
+        reason = f"{type(e).__name__}: {e}"
+        for op in ops:
+            if not op.is_client or op.f not in self.model.fs:
+                continue
+            try:
+                # the op's value as both argument and answer: either may be what breaks
+                alone = [replace(op, type="invoke"), replace(op, type="ok")]
+                probs, _ = prepare(alone, self.model, definite_fail=self.definite_fail,
+                                   independent=self.independent)
+                for p in probs.values():
+                    for en in p.entries:
+                        self.model.step(self.model.init(), en.call)
+                        self.model.read_only(en.call)
+            except Exception as e2:
+                return CheckerFailure(f"{type(e2).__name__}: {e2}", key, op)
+        return CheckerFailure(reason, key)
 
     def _key_result(self, label: str, problem: Problem, res: SearchResult) -> dict[str, Any]:
         m = self.model
@@ -142,10 +194,16 @@ class Linearizable:
             r["reachable-states"] = reachable
             r["linearized-prefix"] = [problem.entries[i].index for i in res.prefix]
             if self.out_dir is not None:
-                path = write_failure_html(self.out_dir, label, m, problem, res.failed_entry,
-                                          res.prefix, previous, reachable,
-                                          facts=r["op"]["explanation"])
-                r["file"] = str(path)
+                try:
+                    path = write_failure_html(self.out_dir, label, m, problem,
+                                              res.failed_entry, res.prefix, previous, reachable,
+                                              facts=r["op"]["explanation"])
+                    r["file"] = str(path)
+                except OSError as err:
+                    # The verdict stands; the caller reports the write on its own line.
+                    where = err.filename or self.out_dir
+                    r["write-error"] = (f"checker linear, key {label}: cannot write the "
+                                        f"drawing {where}: {err.strerror or err}")
         return r
 
 

@@ -18,10 +18,17 @@ lines (:data:`MAX_EXAMPLES` per host) with file and line number. ``valid?``
 is false if any line matched, true otherwise, as in Jepsen. No logs at all
 (a run killed before it collected them, a history analysed without its run)
 is ``unknown`` with the reason: nothing scanned proves nothing.
+
+Only regular files that resolve inside the run directory are read: a
+symlink under ``nodes/`` that leads out of the run (or a FIFO, a device) is
+skipped and named in ``skipped`` and the warning, so a run cannot make the
+checker copy lines of a file that is not its own into ``results.json``.
 """
 
 from __future__ import annotations
 
+import io
+import os
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -29,6 +36,7 @@ from typing import Any
 
 from checkers.core import UNKNOWN
 from pyharness.history import Op
+from pyharness.store import open_regular, regular_inside
 
 DEFAULT_PATTERNS: tuple[str, ...] = (
     r"panic",
@@ -56,27 +64,58 @@ class LogPatternChecker:
         self.patterns = tuple(patterns)
         self._regexes = [re.compile(p, re.IGNORECASE) for p in self.patterns]
 
-    def _log_files(self, nodes: Path) -> dict[str, list[Path]]:
-        hosts: dict[str, list[Path]] = {}
-        if not nodes.is_dir():
+    def _log_files(self, run_dir: Path, skipped: list[str]
+                   ) -> dict[str, list[tuple[Path, Path]]]:
+        """(path in the run, real file) per host, of regular files inside the run."""
+        hosts: dict[str, list[tuple[Path, Path]]] = {}
+        nodes = run_dir / "nodes"
+        if nodes.is_symlink() or not nodes.is_dir():
+            if nodes.is_symlink():
+                skipped.append(f"{nodes}: a symlink")
             return hosts
-        for host in sorted(p for p in nodes.iterdir() if p.is_dir()):
-            hosts[host.name] = sorted(p for p in host.rglob("*") if p.is_file())
+        for host in sorted(nodes.iterdir()):
+            if host.is_symlink() or not host.is_dir():
+                if host.is_symlink() or not host.is_file():
+                    skipped.append(f"{host.relative_to(run_dir)}: "
+                                   f"{'a symlink' if host.is_symlink() else 'not a directory'}")
+                continue
+            files: list[tuple[Path, Path]] = []
+            # followlinks=False: a symlinked directory is never walked into
+            for dirpath, dirnames, filenames in os.walk(host, followlinks=False):
+                dirnames.sort()
+                for d in dirnames:
+                    if (Path(dirpath) / d).is_symlink():
+                        skipped.append(f"{(Path(dirpath) / d).relative_to(run_dir)}: a symlink")
+                for name in sorted(filenames):
+                    p = Path(dirpath) / name
+                    try:
+                        files.append((p, regular_inside(p, run_dir)))
+                    except OSError as e:
+                        skipped.append(str(e) if e.strerror is None
+                                       else f"{p.relative_to(run_dir)}: {e.strerror}")
+            hosts[host.name] = files
         return hosts
 
     def check(self, test: Mapping[str, Any], history: Sequence[Op]) -> dict[str, Any]:
         run_dir = self.run_dir if self.run_dir is not None else Path(test["store_dir"])
-        hosts = self._log_files(run_dir / "nodes")
+        run_dir = run_dir.resolve()
+        skipped: list[str] = []
+        hosts = self._log_files(run_dir, skipped)
         matches: dict[str, dict[str, Any]] = {}
         scanned = 0
         for host, files in hosts.items():
             count = 0
             by_pattern = dict.fromkeys(self.patterns, 0)
             examples: list[dict[str, Any]] = []
-            for path in files:
+            for path, real in files:
+                try:
+                    raw = open_regular(real)
+                except OSError as e:  # swapped for a FIFO since it was listed
+                    skipped.append(f"{path.relative_to(run_dir)}: {e.strerror or e}")
+                    continue
                 scanned += 1
                 # errors="replace": a log cut mid-write must not stop the scan.
-                with path.open(encoding="utf-8", errors="replace") as fh:
+                with io.TextIOWrapper(raw, encoding="utf-8", errors="replace") as fh:
                     for lineno, line in enumerate(fh, 1):
                         hit = [p for p, rx in zip(self.patterns, self._regexes, strict=True)
                                if rx.search(line)]
@@ -101,9 +140,16 @@ class LogPatternChecker:
             "match-count": sum(m["count"] for m in matches.values()),
             "matches": matches,
         }
+        warnings = []
+        if skipped:
+            result["skipped"] = skipped
+            warnings.append(f"skipped {len(skipped)} node log path(s) that are not regular "
+                            f"files inside the run: {'; '.join(skipped[:5])}")
         if scanned == 0:
             # Nothing read is nothing known: a run killed before collecting
             # logs must not pass for one whose logs were clean.
             result["valid?"] = UNKNOWN
             result["reason"] = f"no node logs under {run_dir / 'nodes'}: nothing to scan"
+        if warnings:
+            result["warning"] = "; ".join(warnings)
         return result

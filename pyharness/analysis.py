@@ -13,13 +13,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from checkers.core import Checker, compose
+from checkers.core import UNKNOWN, Checker, compose
 from checkers.exceptions import UnhandledExceptionsChecker
 from checkers.faults import FaultsChecker
 from checkers.perf import PerfChecker
 from checkers.stats import StatsChecker
 from checkers.timeline import TimelineChecker
-from pyharness.history import HistoryError
+from pyharness.history import HistoryError, Op
+from pyharness.store import read_regular, regular_inside
 
 
 def standard_checkers(out_dir: Path) -> list[Checker]:
@@ -66,11 +67,10 @@ def run_checkers(path: Path, names: list[str], model: str | None, time_limit: fl
     from pyharness.formats import read_history
 
     if path.is_dir():
-        test = json.loads((path / "test.json").read_text()) if (path / "test.json").exists() \
-            else None
-        if test is None:
-            raise HistoryError(f"{path}: not a run directory (no test.json)")
-        loaded = read_history(path / "history.jsonl")
+        run = path.resolve()
+        test = _run_test(run)
+        history = _inside(run, run / "history.jsonl")
+        loaded = read_history(history)
         out = out_dir or path
         opts = {**test.get("options", {}), "out_dir": out}
         if names:
@@ -79,18 +79,63 @@ def run_checkers(path: Path, names: list[str], model: str | None, time_limit: fl
         else:
             from checkers.log_patterns import LogPatternChecker
 
-            wl = workloads.WORKLOADS[opts["workload"]](opts)
-            checkers = [*wl.checkers, *standard_checkers(out), LogPatternChecker(path)]
+            workload = opts.get("workload")
+            if workload not in workloads.WORKLOADS:
+                raise HistoryError(f"{run / 'test.json'}: options.workload {workload!r} is "
+                                   f"not one of {', '.join(sorted(workloads.WORKLOADS))}")
+            try:
+                wl = workloads.WORKLOADS[workload](opts)
+            except (ValueError, TypeError, KeyError) as e:
+                raise HistoryError(f"{run / 'test.json'}: options do not make a {workload} "
+                                   f"workload: {type(e).__name__}: {e}") from None
+            checkers = [*wl.checkers, *standard_checkers(out), LogPatternChecker(run)]
         _attach(checkers, progress)
-        return compose(checkers, test, loaded.ops), out
+        return _judged(compose(checkers, test, loaded.ops), loaded.ops), out
+    try:
+        regular_inside(path)
+    except OSError as e:
+        raise HistoryError(str(e) if e.strerror is None else f"{path}: {e.strerror}") from None
     loaded = read_history(path)
     out = out_dir or path.parent
     checkers = [named_checker(n, out, model, loaded.model_hint, loaded.options, time_limit)
                 for n in (names or ["linear"])]
     _attach(checkers, progress)
-    results = compose(checkers, {}, loaded.ops)
+    results = _judged(compose(checkers, {}, loaded.ops), loaded.ops)
     results["format"] = loaded.format
     return results, out
+
+
+def _inside(run: Path, p: Path) -> Path:
+    """``p`` if it is a regular file inside the run; a HistoryError naming it if not."""
+    try:
+        return regular_inside(p, run)
+    except OSError as e:
+        raise HistoryError(str(e) if e.strerror is None else f"{p}: {e.strerror}") from None
+
+
+def _run_test(run: Path) -> dict[str, Any]:
+    """The run's ``test.json``, checked to be what the checkers expect."""
+    if not (run / "test.json").exists() and not (run / "test.json").is_symlink():
+        raise HistoryError(f"{run}: not a run directory (no test.json)")
+    p = _inside(run, run / "test.json")
+    try:
+        test = json.loads(read_regular(p))
+    except (ValueError, OSError) as e:
+        raise HistoryError(f"{p}: not JSON: {e}") from None
+    if not isinstance(test, dict):
+        raise HistoryError(f"{p}: expected a JSON object, got {type(test).__name__}")
+    if not isinstance(test.get("options", {}), dict):
+        raise HistoryError(f"{p}: options must be an object, got "
+                           f"{type(test['options']).__name__}")
+    return test
+
+
+def _judged(results: dict[str, Any], ops: list[Op]) -> dict[str, Any]:
+    """An empty history is never valid: nothing was checked."""
+    if results["valid?"] is True and not ops:
+        results["valid?"] = UNKNOWN
+        results["reason"] = "the history is empty: nothing to check"
+    return results
 
 
 def _attach(checkers: list[Checker], progress: Callable[[int, int], None] | None) -> None:

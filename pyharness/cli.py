@@ -3,20 +3,32 @@
 Exit codes, for every command: 0 valid (or success), 1 invalid, 2 unknown,
 bad input, or a run that failed. Errors are one line on stderr naming the
 option, file, line or host at fault.
+
+A crash (any exception no command expected) is caught here too: one line
+naming what was being read or run, exit 2, never 1, which means "invalid".
+``pyharness --debug ...`` shows the traceback. Error text is printed as is:
+no rich markup or ``:emoji:`` codes are read into file names or messages.
 """
 
 from __future__ import annotations
 
+import errno
 import json
+import math
+import socket
 import sys
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from pyharness import lab as lab_mod
 from pyharness import paths
@@ -27,18 +39,76 @@ from pyharness.inventory import load as load_inventory
 from pyharness.testrun import TestOptions, UsageError
 from pyharness.testrun import run as run_test
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="Jepsen-style consistency tests of etcd under faults.")
+# What the command is doing, for the one line a crash prints.
+_state: dict[str, Any] = {"debug": False, "doing": "starting"}
+
+
+class _App(typer.Typer):
+    """The app, with the top-level handler every command shares."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().__call__(*args, **kwargs)
+        except Exception as e:  # an exception no command expected: a bug, exit 2
+            _crashed(e)
+            sys.exit(2)
+
+
+def _crashed(e: BaseException) -> None:
+    if _state["debug"]:
+        traceback.print_exception(e, file=sys.stderr)
+    _error(f"crashed while {_state['doing']}: {type(e).__name__}: {e}"
+           + ("" if _state["debug"] else " (pyharness --debug ... shows the traceback)"))
+
+
+@contextmanager
+def _doing(what: str) -> Iterator[None]:
+    """Name what is being read or run, for a crash's error line."""
+    before = _state["doing"]
+    _state["doing"] = what
+    yield  # on an exception the name stays, for the handler to print
+    _state["doing"] = before
+
+
+app = _App(add_completion=False, no_args_is_help=True,
+           help="Jepsen-style consistency tests of etcd under faults.")
 lab_app = typer.Typer(no_args_is_help=True, help="The local lab: hosts in network namespaces.")
 app.add_typer(lab_app, name="lab")
 
-console = Console(stderr=True)
-out = Console()
+# emoji=False: ":100:" in a file:line or a file name must print as written.
+console = Console(stderr=True, emoji=False, highlight=False)
+out = Console(emoji=False, highlight=False)
+
+
+@app.callback()
+def _main(debug: Annotated[bool, typer.Option(
+        "--debug", help="On a crash, show the Python traceback.")] = False) -> None:
+    _state["debug"] = debug
+
+
+def _say(label: str, style: str, message: str) -> None:
+    # A Text is printed as is: no markup, no emoji codes.
+    console.print(Text.assemble((label, style), " ", message), soft_wrap=True)
+
+
+def _error(message: str) -> None:
+    _say("error:", "red", message)
+
+
+def _warn(message: str) -> None:
+    _say("warning:", "yellow", message)
 
 
 def _fail(message: str) -> typer.Exit:
-    console.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
+    _error(message)
     return typer.Exit(2)
+
+
+def _os_text(e: OSError, default: Path | str = "") -> str:
+    """An OSError as ``file: reason``, without Python's ``[Errno N]``."""
+    if e.strerror is None:
+        return str(e)
+    return f"{e.filename or default}: {e.strerror}"
 
 
 InventoryOpt = Annotated[Path | None, typer.Option(
@@ -162,41 +232,70 @@ def analyze(
     """Check a saved history. Exit 0 valid, 1 invalid, 2 unknown or error.
 
     For a run directory, results.json and report.html are written anew."""
+    from checkers.core import failures
     from pyharness.analysis import run_checkers
 
     if not path.exists():
         raise _fail(f"{path}: no such file or directory")
+    if not path.is_dir() and not path.is_file():
+        # a FIFO would block forever and /dev/zero never ends
+        raise _fail(f"{path}: not a regular file or a run directory")
     if model is not None and model not in ("cas-register", "register", "kv"):
         raise _fail("--model must be one of cas-register, kv, register")
+    if time_limit is not None and not (math.isfinite(time_limit) and time_limit > 0):
+        raise _fail(f"--time-limit must be a positive number of seconds, got {time_limit}")
     bar = Progress(TextColumn("checking"), BarColumn(), MofNCompleteColumn(),
                    TimeElapsedColumn(), console=console, transient=True)
     task = bar.add_task("check", total=None)
     try:
-        with bar:
+        with bar, _doing(f"checking {path}"):
             results, written = run_checkers(
                 path, checker or [], model, time_limit, out_dir,
                 progress=lambda done, total: bar.update(task, completed=done, total=total))
+    except UnicodeDecodeError as e:
+        raise _fail(f"{path}: not UTF-8 text (byte {e.start}: {e.reason})") from None
     except (HistoryError, ValueError) as e:
         raise _fail(str(e)) from None
+    # The verdict is decided; what follows only writes it down, and a write
+    # that fails is its own error line, never a change of verdict.
+    write_errors = [e for e in results.get("write-errors", []) if isinstance(e, str)]
+
+    def write(what: str, target: Path, fn: Any) -> None:
+        try:
+            with _doing(f"writing {what} {target}"):
+                fn()
+        except OSError as e:
+            write_errors.append(f"cannot write {what}: {_os_text(e, target)}")
+
     if path.is_dir():
         from pyharness.report import write_report
         from pyharness.store import write_json
 
-        write_json(written / "results.json", results)
-        write_report(written)
+        write("results", written / "results.json",
+              lambda: write_json(written / "results.json", results))
+        write("the report", written / "report.html", lambda: write_report(written))
     if junit is not None:
         from pyharness.junit import write_junit
-        write_junit(results, junit, path.name)
+        write("--junit", junit, lambda: write_junit(results, junit, path.name))
     if edn is not None:
         from pyharness.export import export_edn
         from pyharness.formats import read_history
-        export_edn(read_history(path / "history.jsonl" if path.is_dir() else path).ops, edn)
+        write("--edn", edn, lambda: export_edn(
+            read_history(path / "history.jsonl" if path.is_dir() else path).ops, edn))
     if json_out:
         print(json.dumps(results, default=str, indent=2))
     else:
         _print_analysis(results)
+    for line in failures(results):
+        _error(line)
+    for name, r in results.items():
+        if isinstance(r, dict) and isinstance(r.get("warning"), str) and r.get("skipped"):
+            _warn(f"{name}: {r['warning']}")
+    for line in write_errors:
+        _error(line)
     valid = results["valid?"]
-    raise typer.Exit(0 if valid is True else 1 if valid is False else 2)
+    code = 0 if valid is True else 1 if valid is False else 2
+    raise typer.Exit(2 if write_errors and code == 0 else code)
 
 
 def _print_analysis(results: dict) -> None:
@@ -207,17 +306,25 @@ def _print_analysis(results: dict) -> None:
     if isinstance(linear, dict):
         for f in linear.get("failures", []):
             key = linear["keys"][f["key"]]
-            out.print(f"[red]not linearizable[/red] on key {f['key']}: "
-                      f"{key['op'].get('description', f)} (op {key['op']['index']}, "
-                      f"process {key['op']['process']}) cannot be placed")
+            out.print(f"[red]not linearizable[/red] on key {escape(str(f['key']))}: "
+                      f"{escape(str(key['op'].get('description', f)))} "
+                      f"(op {key['op']['index']}, process {escape(repr(key['op']['process']))})"
+                      " cannot be placed")
             if key["op"].get("explanation"):
                 out.print(f"  what happened: {key['op']['explanation']}", markup=False)
-            out.print(f"  states just before it: {', '.join(key.get('previous-states', []))}")
+            out.print("  states just before it: "
+                      + escape(", ".join(key.get("previous-states", []))))
             out.print(f"  longest linearizable prefix: {len(key.get('linearized-prefix', []))} ops")
             if "file" in key:
-                out.print(f"  drawing: {key['file']}")
+                out.print(f"  drawing: {escape(key['file'])}")
         for k in linear.get("unknown", []):
-            out.print(f"[yellow]unknown[/yellow] on key {k}: {linear['keys'][k].get('reason')}")
+            out.print(f"[yellow]unknown[/yellow] on key {escape(str(k))}: "
+                      f"{escape(str(linear['keys'][k].get('reason')))}")
+    for name, r in results.items():
+        if isinstance(r, dict) and r.get("valid?") not in (True, False) and r.get("reason"):
+            out.print(f"[yellow]unknown[/yellow] ({escape(name)}): {escape(str(r['reason']))}")
+    if isinstance(results.get("reason"), str):
+        out.print(f"[yellow]unknown[/yellow]: {escape(results['reason'])}")
     valid = results["valid?"]
     word = {True: "[green]valid[/green]", False: "[red]INVALID[/red]"}.get(
         valid, "[yellow]unknown[/yellow]")  # type: ignore[call-overload]
@@ -227,19 +334,42 @@ def _print_analysis(results: dict) -> None:
 @app.command()
 def serve(
     store: Annotated[Path, typer.Option(help="The store to show.")] = Path("store"),
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    host: Annotated[str, typer.Option(
+        help="Address to listen on. Anything but loopback lets others read the store.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on (0: any free port).")] = 8080,
+    allow_host: Annotated[list[str] | None, typer.Option(
+        help="Also accept requests whose Host header names this (repeatable), e.g. the "
+             "machine's name when binding beyond loopback; '*' accepts any.")] = None,
 ) -> None:
     """Browse the store's runs in a web browser (read-only)."""
-    from pyharness.serve import serve as serve_store
+    from pyharness.serve import is_loopback, make_server
 
+    if not 0 <= port <= 65535:
+        raise _fail(f"--port must be between 0 and 65535, got {port}")
     if not store.is_dir():
         raise _fail(f"--store: no such directory: {store}")
-    console.print(f"serving {store} at http://{host}:{port}/ (Ctrl-C to stop)")
+    if not is_loopback(host):
+        _warn(f"--host {host} is not a loopback address: anyone who can reach it can read "
+              "the store")
     try:
-        serve_store(store, host, port)
+        server = make_server(store, host, port, allowed_hosts=allow_host or ())
+    except socket.gaierror as e:
+        raise _fail(f"--host {host}: {e.strerror or e}") from None
     except OSError as e:
-        raise _fail(f"--port {port}: {e.strerror or e}") from None
+        blame = f"--port {port}" if e.errno in (errno.EADDRINUSE, errno.EACCES) \
+            else f"--host {host}"
+        raise _fail(f"{blame}: {e.strerror or e}") from None
+    h, p = server.server_address[:2]
+    shown = f"[{h}]" if ":" in str(h) else h
+    _say("serving", "green", f"{store.resolve()} at http://{shown}:{p}/ (Ctrl-C to stop)")
+    try:
+        with _doing(f"serving {store}"):
+            server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
 
 
 @app.command()

@@ -26,6 +26,7 @@ written per line, which is what Jepsen itself writes and lets ``grep`` work.
 
 from __future__ import annotations
 
+import errno
 import re
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
@@ -105,14 +106,22 @@ def op_line(op: Op) -> str:
 
 
 def export_edn(history: Iterable[Op], path: Path) -> Path:
-    """Write ``history`` to ``path`` as an EDN vector, one op map per line."""
+    """Write ``history`` to ``path`` as an EDN vector, one op map per line.
+
+    Raises OSError (naming ``path``) if it cannot; no ``.tmp`` file is left."""
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "is a directory", str(path))
     tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as fh:
-        fh.write("[")
-        for i, op in enumerate(history):
-            if i:
-                fh.write("\n ")
-            fh.write(op_line(op))
-        fh.write("]\n")
-    tmp.replace(path)  # a reader never sees half a file
+    try:
+        with tmp.open("w", encoding="utf-8") as fh:
+            fh.write("[")
+            for i, op in enumerate(history):
+                if i:
+                    fh.write("\n ")
+                fh.write(op_line(op))
+            fh.write("]\n")
+        tmp.replace(path)  # a reader never sees half a file
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return path

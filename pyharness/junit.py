@@ -24,6 +24,7 @@ not a testcase of its own: it is exactly "no failure and nothing skipped".
 
 from __future__ import annotations
 
+import errno
 import json
 import re
 import xml.etree.ElementTree as ET
@@ -106,7 +107,11 @@ def junit_tree(results: Mapping[str, Any], name: str) -> ET.ElementTree:
 
 
 def write_junit(results: Mapping[str, Any], path: Path, name: str) -> Path:
-    """Write ``results`` (the composed map of ``results.json``) as JUnit XML."""
+    """Write ``results`` (the composed map of ``results.json``) as JUnit XML.
+
+    Raises OSError naming ``path`` if it cannot (a directory, no permission)."""
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "is a directory", str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     junit_tree(results, name).write(path, encoding="utf-8", xml_declaration=True)
     return path

@@ -18,6 +18,11 @@ for ``linear``, matching log lines for ``log-file-pattern``...).
 The page is self-contained: inline CSS, no script, no network fetch. Every
 link is relative to the run directory, so the page works the same opened
 from disk (``file://``) and served by ``pyharness serve``.
+
+Everything from the run's files reaches the page through :func:`_e`,
+numbers included: ``results.json`` is data anyone with write access to the
+store may have shaped, and ``serve`` renders it. A section whose data has
+an odd shape says so in its place; the rest of the page is still drawn.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from typing import Any
 
 from checkers.windows import Window, fault_windows, history_end
 from pyharness.history import FAIL, INFO, OK, HistoryError, Op, pairs, read_jsonl
+from pyharness.store import read_regular, regular_inside
 
 REPORT = "report.html"
 NS = 1e9
@@ -57,6 +63,13 @@ def verdict_badge(v: Any) -> str:
     text = "no result" if v is None else VERDICT_TEXT.get(v, "unknown") \
         if isinstance(v, bool) else "unknown"
     return f'<span class="badge {verdict_class(v)}">{_e(text)}</span>'
+
+
+def _secs(ns: Any, digits: int = 3) -> str:
+    """Nanoseconds as seconds, escaped; anything else as is, escaped."""
+    if isinstance(ns, int | float) and not isinstance(ns, bool):
+        return _e(f"{ns / NS:.{digits}f}")
+    return _e(ns)
 
 
 def _rel(run_dir: Path, p: Path) -> str | None:
@@ -119,14 +132,14 @@ def key_figures(history: Sequence[Op]) -> dict[str, Any]:
 def _summary_set(r: Mapping[str, Any], run_dir: Path) -> str:
     if "lost-count" not in r:
         return _e(r.get("error", ""))
-    return (f"lost <b>{r['lost-count']}</b>, unexpected <b>{r['unexpected-count']}</b>, "
-            f"recovered {r['recovered-count']} of {r['attempt-count']} attempted adds "
-            f"({r['acknowledged-count']} acknowledged)")
+    return (f"lost <b>{_e(r['lost-count'])}</b>, unexpected <b>{_e(r['unexpected-count'])}</b>, "
+            f"recovered {_e(r['recovered-count'])} of {_e(r['attempt-count'])} attempted adds "
+            f"({_e(r['acknowledged-count'])} acknowledged)")
 
 
 def _summary_linear(r: Mapping[str, Any], run_dir: Path) -> str:
     fails = r.get("failures") or []
-    s = f"{r.get('key-count', 0)} keys, <b>{len(fails)}</b> not linearizable"
+    s = f"{_e(r.get('key-count', 0))} keys, <b>{len(fails)}</b> not linearizable"
     if r.get("unknown"):
         s += f", {len(r['unknown'])} unknown"
     links = []
@@ -138,8 +151,8 @@ def _summary_linear(r: Mapping[str, Any], run_dir: Path) -> str:
 
 
 def _summary_stats(r: Mapping[str, Any], run_dir: Path) -> str:
-    s = (f"{r.get('count', 0)} completions: {r.get('ok-count', 0)} ok, "
-         f"{r.get('fail-count', 0)} fail, {r.get('info-count', 0)} info")
+    s = (f"{_e(r.get('count', 0))} completions: {_e(r.get('ok-count', 0))} ok, "
+         f"{_e(r.get('fail-count', 0))} fail, {_e(r.get('info-count', 0))} info")
     never = [f for f, x in (r.get("by-f") or {}).items() if not x.get("valid?", True)]
     if never:
         s += "; never succeeded: <b>" + _e(", ".join(never)) + "</b>"
@@ -150,17 +163,17 @@ def _summary_exceptions(r: Mapping[str, Any], run_dir: Path) -> str:
     ex = r.get("exceptions") or []
     if not ex:
         return "none"
-    return ", ".join(f"{_e(g['class'])} ×{g['count']}" for g in ex[:MAX_ROWS])
+    return ", ".join(f"{_e(g['class'])} ×{_e(g['count'])}" for g in ex[:MAX_ROWS])
 
 
 def _summary_logs(r: Mapping[str, Any], run_dir: Path) -> str:
     if r.get("warning"):
         return _e(r["warning"])
     m = r.get("matches") or {}
-    s = f"{r.get('files-scanned', 0)} log files scanned, <b>{r.get('match-count', 0)}</b> " \
-        "matching lines"
+    s = f"{_e(r.get('files-scanned', 0))} log files scanned, " \
+        f"<b>{_e(r.get('match-count', 0))}</b> matching lines"
     if m:
-        s += ": " + ", ".join(f"{_e(h)} ({x['count']})" for h, x in m.items())
+        s += ": " + ", ".join(f"{_e(h)} ({_e(x['count'])})" for h, x in m.items())
     return s
 
 
@@ -194,7 +207,7 @@ def checker_summary(name: str, r: Mapping[str, Any], run_dir: Path) -> str:
     if fn is not None:
         try:
             s = fn(r, run_dir)
-        except (KeyError, TypeError, ValueError):
+        except Exception:
             s = ""  # an older or odd result shape: fall through to the generic line
         if s:
             return s
@@ -224,22 +237,27 @@ def _section_checkers(results: Mapping[str, Any] | None, run_dir: Path) -> str:
 
 
 def _fmt(x: Any, digits: int = 1) -> str:
-    return "–" if x is None else f"{x:.{digits}f}" if isinstance(x, float) else str(x)
+    """A figure as escaped HTML text."""
+    return "–" if x is None else _e(f"{x:.{digits}f}") if isinstance(x, float) else _e(x)
 
 
 def _section_figures(fig: Mapping[str, Any]) -> str:
     lat = fig["latency-ms"]
     cells = [("client ops", fig["ops"]), ("ok", fig["ok"]), ("fail", fig["fail"]),
              ("info", fig["info"]), ("never completed", fig["open"]),
-             ("duration", f"{fig['duration-s']:.1f} s"),
+             ("duration", f"{_fmt(float(fig['duration-s']))} s"),
              ("ops/s", _fmt(fig["rate"])), ("ok/s", _fmt(fig["ok-rate"])),
              ("nemesis ops", fig["nemesis-ops"])]
-    cells += [(f"ok latency {k}", f"{v:.1f} ms") for k, v in lat.items()]
-    figs = "".join(f'<div class="fig"><div class="n" data-figure="{_e(k)}">{_e(v)}</div>'
+    cells += [(f"ok latency {k}", f"{_fmt(float(v))} ms") for k, v in lat.items()]
+    # cells hold escaped text or plain numbers: escaping again would show "&amp;"
+    figs = "".join(f'<div class="fig"><div class="n" data-figure="{_e(k)}">{_fmt(v)}</div>'
+                   f'<div class="l">{_e(k)}</div></div>' if not isinstance(v, str) else
+                   f'<div class="fig"><div class="n" data-figure="{_e(k)}">{v}</div>'
                    f'<div class="l">{_e(k)}</div></div>' for k, v in cells)
     rows = "".join(
-        f"<tr><td>{_e(f)}</td><td>{r['invoke']}</td><td>{r[OK]}</td><td>{r[FAIL]}</td>"
-        f"<td>{r[INFO]}</td><td>{r['open']}</td><td>{_fmt(r['median-ms'])}</td>"
+        f"<tr><td>{_e(f)}</td><td>{_e(r['invoke'])}</td><td>{_e(r[OK])}</td>"
+        f"<td>{_e(r[FAIL])}</td><td>{_e(r[INFO])}</td><td>{_e(r['open'])}</td>"
+        f"<td>{_fmt(r['median-ms'])}</td>"
         f"<td>{_fmt(r['p99-ms'])}</td></tr>" for f, r in fig["by-f"].items())
     return (f'<div class="figs">{figs}</div>'
             "<table><tr><th>f</th><th>invoked</th><th>ok</th><th>fail</th><th>info</th>"
@@ -256,8 +274,8 @@ def _section_windows(windows: Sequence[Window]) -> str:
         flag = f' <span class="badge unknown">uncertain: {_e(w.error)}</span>' \
             if w.uncertain else ""
         closed = "" if w.close_index is not None else " (never healed)"
-        rows.append(f"<tr><td>{_e(w.kind)}{flag}</td><td>{w.start / NS:.2f}</td>"
-                    f"<td>{w.end / NS:.2f}{closed}</td><td>{(w.end - w.start) / NS:.2f}</td>"
+        rows.append(f"<tr><td>{_e(w.kind)}{flag}</td><td>{_secs(w.start, 2)}</td>"
+                    f"<td>{_secs(w.end, 2)}{closed}</td><td>{_secs(w.end - w.start, 2)}</td>"
                     f"<td><code>{_e(detail)}</code></td></tr>")
     return ("<table><tr><th>fault</th><th>from s</th><th>to s</th><th>for s</th>"
             "<th>detail</th></tr>" + "".join(rows) + "</table>")
@@ -272,8 +290,8 @@ def _section_details(results: Mapping[str, Any] | None) -> str:
     if isinstance(s, Mapping) and (s.get("lost-count") or s.get("unexpected-count")):
         rows = "".join(
             f"<tr><td>{_e(o['value'])}</td><td>{_e(o['process'])}</td><td>{_e(o['node'])}</td>"
-            f"<td>{o['invoke-time'] / NS:.3f}</td><td>{o['complete-time'] / NS:.3f}</td>"
-            f"<td>{o['invoke-index']}</td></tr>" for o in (s.get("lost-ops") or [])[:MAX_ROWS])
+            f"<td>{_secs(o['invoke-time'])}</td><td>{_secs(o['complete-time'])}</td>"
+            f"<td>{_e(o['invoke-index'])}</td></tr>" for o in (s.get("lost-ops") or [])[:MAX_ROWS])
         out.append(f"<h3>set: lost <code>{_e(s.get('lost'))}</code>, unexpected "
                    f"<code>{_e(s.get('unexpected'))}</code></h3>"
                    "<table><tr><th>lost value</th><th>process</th><th>node</th>"
@@ -281,7 +299,7 @@ def _section_details(results: Mapping[str, Any] | None) -> str:
                    f"{rows}</table>")
     ex = results.get("unhandled-exceptions")
     if isinstance(ex, Mapping) and ex.get("exceptions"):
-        rows = "".join(f"<tr><td>{_e(g['class'])}</td><td>{g['count']}</td><td><code>"
+        rows = "".join(f"<tr><td>{_e(g['class'])}</td><td>{_e(g['count'])}</td><td><code>"
                        f"{_e(json.dumps(g.get('example'), default=str)[:400])}</code></td></tr>"
                        for g in ex["exceptions"][:MAX_ROWS])
         out.append("<h3>unhandled exceptions</h3><table><tr><th>class</th><th>count</th>"
@@ -290,10 +308,10 @@ def _section_details(results: Mapping[str, Any] | None) -> str:
     if isinstance(logs, Mapping) and logs.get("matches"):
         rows = "".join(
             f'<tr><td>{_e(h)}</td><td><a href="{_e(x["file"])}">{_e(x["file"])}</a>:'
-            f'{x["line"]}</td><td><code>{_e(x["text"])}</code></td></tr>'
+            f'{_e(x["line"])}</td><td><code>{_e(x["text"])}</code></td></tr>'
             for h, m in logs["matches"].items() for x in m.get("examples", []))
         out.append("<h3>log lines matching "
-                   + _e(", ".join(logs.get("patterns", []))) + "</h3>"
+                   + _e(", ".join(map(str, logs.get("patterns", [])))) + "</h3>"
                    f"<table><tr><th>host</th><th>where</th><th>line</th></tr>{rows}</table>")
     return "".join(out)
 
@@ -354,15 +372,31 @@ def _section_raw(results: Mapping[str, Any] | None) -> str:
 
 
 def _load_json(path: Path) -> Any:
+    """A run's JSON file, or None; FIFOs and files outside the run are not read."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(read_regular(regular_inside(path, path.parent)))
     except (OSError, ValueError):
         return None
 
 
+def _safe(section: Any, *args: Any) -> str:
+    """A section's HTML, or a line saying why it cannot be shown."""
+    try:
+        return str(section(*args))
+    except Exception as e:  # odd data must cost one section, not the page
+        return f'<p class="invalid">Cannot show this section: {_e(type(e).__name__)}: {_e(e)}</p>'
+
+
+def _figures_and_windows(history: Sequence[Op]) -> tuple[str, str]:
+    return (_safe(lambda: _section_figures(key_figures(history))),
+            _safe(lambda: _section_windows(fault_windows(history)) if history else ""))
+
+
 def render_report(run_dir: Path) -> str:
     """The report page of ``run_dir`` as HTML text (nothing is written)."""
-    test = _load_json(run_dir / "test.json") or {}
+    test = _load_json(run_dir / "test.json")
+    if not isinstance(test, dict):
+        test = {}
     results = _load_json(run_dir / "results.json")
     if not isinstance(results, dict):
         results = None
@@ -370,17 +404,20 @@ def render_report(run_dir: Path) -> str:
     history_note = ""
     try:
         if (run_dir / "history.jsonl").exists():
-            history = read_jsonl(run_dir / "history.jsonl")
+            history = read_jsonl(regular_inside(run_dir / "history.jsonl", run_dir))
         else:
             history_note = "<p>No history.jsonl in this run.</p>"
-    except (HistoryError, OSError) as e:
+    except (HistoryError, OSError, ValueError, TypeError, KeyError) as e:
         history_note = f'<p class="invalid">Cannot read the history: {_e(e)}</p>'
     valid = results.get("valid?") if results is not None else None
     name = test.get("name") or run_dir.parent.name
-    opts = test.get("options") or {}
+    opts = test.get("options")
+    opts = opts if isinstance(opts, dict) else {}
     opt_rows = "".join(f"<tr><th>{_e(k)}</th><td>{_e(json.dumps(v, default=str))}</td></tr>"
                        for k, v in opts.items())
-    nodes = ", ".join(test.get("nodes") or {})
+    nodes_v = test.get("nodes")
+    nodes = ", ".join(map(str, nodes_v)) if isinstance(nodes_v, list | dict) else ""
+    figures, windows = _figures_and_windows(history)
     body = f"""
 <header class="{verdict_class(valid)}">
   <h1>{_e(name)} <small>{_e(run_dir.name)}</small></h1>
@@ -389,14 +426,14 @@ def render_report(run_dir: Path) -> str:
 <nav>{_link("timeline.html", "timeline")} · {_link("history.jsonl", "history")} ·
   {_link("results.json", "results")} · {_link("driver.log", "driver log")} ·
   <a href="#files">node logs and files</a></nav>
-<h2>Checkers</h2>{_section_checkers(results, run_dir)}
-<h2>Key figures</h2>{history_note or _section_figures(key_figures(history))}
-<h2>Fault windows</h2>{_section_windows(fault_windows(history)) if history else ""}
-{_section_details(results)}
-<h2>Plots</h2><div class="plots">{_section_plots(run_dir)}</div>
-<h2 id="files">Files</h2>{_section_files(run_dir)}
+<h2>Checkers</h2>{_safe(_section_checkers, results, run_dir)}
+<h2>Key figures</h2>{history_note or figures}
+<h2>Fault windows</h2>{windows}
+{_safe(_section_details, results)}
+<h2>Plots</h2><div class="plots">{_safe(_section_plots, run_dir)}</div>
+<h2 id="files">Files</h2>{_safe(_section_files, run_dir)}
 <h2>Test</h2><table>{opt_rows}<tr><th>nodes</th><td>{_e(nodes)}</td></tr></table>
-{_section_raw(results)}
+{_safe(_section_raw, results)}
 """
     return _PAGE.replace("@TITLE@", _e(f"{name} {run_dir.name}")).replace("@BODY@", body)
 

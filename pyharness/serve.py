@@ -40,18 +40,44 @@ rebinding. No file outside the store can be read, whatever the URL:
   through such a link.
 
 Refusals are 404 (not found, or not yours to see) or 400 (a malformed path),
-and say nothing about what lies outside.
+and say nothing about what lies outside. Only regular files are served: a
+FIFO, a device or a socket in the store is 404 (opening a FIFO would wait
+for a writer forever).
+
+**A store is data, not code.** Every value from a run's files is escaped
+before it reaches a page, and the Content-Security-Policy runs no script but
+the two the server ships (the run list's filter, the timeline's drawing),
+named by hash: a page in the store with a script of its own, inline or not,
+does not run it. A run whose files are broken (``test.json`` a list, a
+directory name that is not UTF-8) is listed and flagged, and never takes
+the list down; any other failure of one request is a 500 for that request.
+
+**Bounded.** Each connection has a socket timeout (:data:`TIMEOUT_S`),
+at most :data:`MAX_WORKERS` are served at once (more wait in a listen
+backlog of :data:`BACKLOG`), and a request line and headers larger than
+:data:`MAX_REQUEST_BYTES`, or a request with a body, are refused.
+
+**Binding.** Loopback by default. Binding elsewhere is the caller's choice
+(``pyharness serve`` warns); the Host check stays on, and
+``allowed_hosts`` names the extra Host names to accept (``*``: any).
 """
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import hashlib
 import html
+import ipaddress
 import json
 import mimetypes
 import os
 import re
 import shutil
+import socket
+import stat
 import sys
+import threading
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -62,7 +88,9 @@ from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
+from checkers.timeline import _JS as TIMELINE_JS
 from pyharness.report import REPORT, render_report, verdict_badge, verdict_class
+from pyharness.store import read_regular
 
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
 VERDICTS = ("true", "false", "unknown", "none")
@@ -70,8 +98,39 @@ VERDICTS = ("true", "false", "unknown", "none")
 _BAD_ESCAPES = re.compile(r"%(2e|2f|5c|00)", re.IGNORECASE)
 _TEXT_SUFFIXES = {".jsonl", ".log", ".edn", ".yml", ".yaml", ".txt", ".json", ".out", ""}
 CHUNK = 64 * 1024
-# Our own pages need nothing from the network; say so to the browser too.
-CSP = "default-src 'self' 'unsafe-inline' data:; connect-src 'none'; form-action 'self'"
+TIMEOUT_S = 15.0  # an idle or slow connection is dropped after this
+MAX_WORKERS = 32  # requests served at once
+BACKLOG = 512  # connections waiting for a worker
+MAX_REQUEST_BYTES = 16 * 1024  # request line and headers together
+#: The run list's only script: the filters submit on change.
+LIST_JS = ('for(const s of document.querySelectorAll("#filter select"))'
+           's.addEventListener("change",()=>s.form.submit());')
+
+
+def _sha256(script: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(script.encode()).digest()).decode() + "'"
+
+
+# No inline script runs but ours, by hash: a page in the store cannot bring its own.
+CSP = ("default-src 'none'; script-src " + _sha256(LIST_JS) + " " + _sha256(TIMELINE_JS)
+       + "; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; "
+       "base-uri 'none'; frame-ancestors 'none'")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (an address or a name) means this machine only."""
+    h = host.strip("[]")
+    if h.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(h).is_loopback
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(h, None)
+    except OSError:
+        return False
+    return bool(infos) and all(ipaddress.ip_address(i[4][0]).is_loopback for i in infos)
 
 
 class Refused(Exception):
@@ -111,6 +170,19 @@ def is_run(d: Path) -> bool:
     return (d / "test.json").is_file() or (d / "history.jsonl").is_file()
 
 
+def _utf8(s: str) -> bool:
+    """False for a name os.walk decoded with surrogates: it has no URL we accept."""
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _shown(s: str) -> str:
+    return s.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 @dataclass
 class RunInfo:
     """One run as the list shows it."""
@@ -123,6 +195,7 @@ class RunInfo:
     seed: Any
     verdict: Any  # True, False, "unknown", or None when there is no results.json
     started: float
+    problem: str = ""  # why the run is broken, if it is
 
     @property
     def verdict_key(self) -> str:
@@ -134,7 +207,7 @@ class RunInfo:
 
 def _load(path: Path) -> Any:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(read_regular(path, 64 << 20))
     except (OSError, ValueError):
         return None
 
@@ -161,18 +234,40 @@ def find_runs(store: Path, max_depth: int = 3) -> list[RunInfo]:
         if d == root or not is_run(d):
             continue
         dirnames[:] = []  # a run's subdirectories (nodes/, ansible/) hold no runs
-        test = _load(d / "test.json") or {}
-        results = _load(d / "results.json")
-        opts = test.get("options") or {}
-        started = test.get("start_wall_ns")
-        runs.append(RunInfo(
-            rel=d.relative_to(root).as_posix(), name=str(test.get("name") or d.parent.name),
-            stamp=d.name, workload=str(opts.get("workload", "")),
-            nemesis=str(opts.get("nemesis", "")), seed=opts.get("seed"),
-            verdict=results.get("valid?") if isinstance(results, dict) else None,
-            started=started / 1e9 if isinstance(started, int | float) else _started(d)))
+        runs.append(_run_info(root, d))
     runs.sort(key=lambda r: (r.started, r.stamp), reverse=True)
     return runs
+
+
+def _run_info(root: Path, d: Path) -> RunInfo:
+    """One run for the list; whatever is wrong with it becomes ``problem``."""
+    rel = d.relative_to(root).as_posix()
+    problems = [] if _utf8(rel) else [f"its path {_shown(rel)} is not UTF-8"]
+    test = _load(d / "test.json") if (d / "test.json").exists() else {}
+    if not isinstance(test, dict):
+        problems.append(f"test.json is {type(test).__name__ if test is not None else 'unreadable'}"
+                        ", not an object")
+        test = {}
+    opts = test.get("options") or {}
+    if not isinstance(opts, dict):
+        problems.append(f"test.json options is a {type(opts).__name__}, not an object")
+        opts = {}
+    results = _load(d / "results.json")
+    if (d / "results.json").exists() and not isinstance(results, dict):
+        problems.append("results.json is not a JSON object")
+    started = test.get("start_wall_ns")
+    try:
+        when = started / 1e9 if isinstance(started, int | float) and \
+            not isinstance(started, bool) else _started(d)
+    except (OSError, OverflowError, ValueError):
+        when = 0.0
+    verdict = results.get("valid?") if isinstance(results, dict) else None
+    if not (verdict is None or isinstance(verdict, bool | str)):
+        verdict = "unknown"
+    return RunInfo(
+        rel=rel, name=_shown(str(test.get("name") or d.parent.name)), stamp=_shown(d.name),
+        workload=str(opts.get("workload", "")), nemesis=str(opts.get("nemesis", "")),
+        seed=opts.get("seed"), verdict=verdict, started=when, problem="; ".join(problems))
 
 
 def _e(v: object) -> str:
@@ -184,9 +279,10 @@ def _url(prefix: str, rel: str, slash: bool = False) -> str:
 
 
 def _page(title: str, body: str) -> bytes:
+    # "replace": a stray surrogate from a file name must not cost the page
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>"
-            f"{body}</body></html>\n").encode()
+            f"{body}</body></html>\n").encode("utf-8", "replace")
 
 
 def render_list(runs: list[RunInfo], workload: str = "", verdict: str = "") -> bytes:
@@ -197,27 +293,35 @@ def render_list(runs: list[RunInfo], workload: str = "", verdict: str = "") -> b
                     "</option>" for w in workloads)
     opt_v = "".join(f'<option value="{v}"{" selected" if v == verdict else ""}>{v}</option>'
                     for v in VERDICTS)
-    rows = "".join(
-        f'<tr class="run {verdict_class(r.verdict)}" data-workload="{_e(r.workload)}" '
-        f'data-verdict="{r.verdict_key}">'
-        f'<td><a class="open" href="{_url("/runs/", r.rel, True)}">{_e(r.stamp)}</a></td>'
-        f"<td>{_e(r.name)}</td><td>{_e(r.workload)}</td><td>{_e(r.nemesis)}</td>"
-        f"<td>{_e('' if r.seed is None else r.seed)}</td><td>{verdict_badge(r.verdict)}</td>"
-        f'<td><a href="{_url("/browse/", r.rel, True)}">files</a> · '
-        f'<a href="{_url("/zip/", r.rel)}">zip</a></td></tr>' for r in shown)
+    rows = "".join(_run_row(r) for r in shown)
     body = f"""<h1>pyharness store</h1>
 <form method="get" action="/" id="filter">
-  <label>workload <select name="workload" onchange="this.form.submit()">
+  <label>workload <select name="workload">
     <option value="">all</option>{opt_w}</select></label>
-  <label>verdict <select name="verdict" onchange="this.form.submit()">
+  <label>verdict <select name="verdict">
     <option value="">all</option>{opt_v}</select></label>
   <noscript><button>filter</button></noscript>
   <span id="count">{len(shown)} of {len(runs)} runs</span>
   · <a href="/runs/latest/">latest</a> · <a href="/browse/">browse the store</a>
 </form>
 <table id="runs"><tr><th>run</th><th>test</th><th>workload</th><th>nemesis</th><th>seed</th>
-<th>verdict</th><th></th></tr>{rows}</table>"""
+<th>verdict</th><th></th></tr>{rows}</table><script>{LIST_JS}</script>"""
     return _page("pyharness store", body)
+
+
+def _run_row(r: RunInfo) -> str:
+    linked = _utf8(r.rel)  # a name that is not UTF-8 has no URL the server accepts
+    stamp = (f'<a class="open" href="{_url("/runs/", r.rel, True)}">{_e(r.stamp)}</a>'
+             if linked else f'<span class="open">{_e(r.stamp)}</span>')
+    flag = f' <span class="badge broken" title="{_e(r.problem)}">broken: {_e(r.problem)}</span>' \
+        if r.problem else ""
+    links = (f'<a href="{_url("/browse/", r.rel, True)}">files</a> · '
+             f'<a href="{_url("/zip/", r.rel)}">zip</a>') if linked else ""
+    return (f'<tr class="run {verdict_class(r.verdict)}{" broken" if r.problem else ""}" '
+            f'data-workload="{_e(r.workload)}" data-verdict="{r.verdict_key}">'
+            f"<td>{stamp}</td><td>{_e(r.name)}</td><td>{_e(r.workload)}</td>"
+            f"<td>{_e(r.nemesis)}</td><td>{_e('' if r.seed is None else r.seed)}</td>"
+            f"<td>{verdict_badge(r.verdict)}{flag}</td><td>{links}</td></tr>")
 
 
 def render_listing(store: Path, d: Path) -> bytes:
@@ -234,7 +338,9 @@ def render_listing(store: Path, d: Path) -> bytes:
             inside = p.resolve().is_relative_to(store.resolve())
         except (OSError, RuntimeError):
             inside = False
-        if not inside:
+        if not _utf8(prel):
+            rows.append(f"<tr><td>{_e(_shown(p.name))}</td><td>name is not UTF-8</td></tr>")
+        elif not inside:
             rows.append(f"<tr><td>{_e(p.name)}</td><td>outside the store</td></tr>")
         elif p.is_dir():
             rows.append(f'<tr><td><a href="{_url("/browse/", prel, True)}">{_e(p.name)}/</a>'
@@ -257,7 +363,14 @@ def report_bytes(run: Path, rel: str) -> bytes:
     results = run / "results.json"
     fresh = path.is_file() and (not results.exists()
                                 or path.stat().st_mtime >= results.stat().st_mtime)
-    text = path.read_text(encoding="utf-8") if fresh else render_report(run)
+    text = None
+    if fresh:
+        try:
+            text = read_regular(path, 64 << 20)
+        except (OSError, ValueError):
+            text = None  # a FIFO or a broken file: draw the page afresh instead
+    if text is None:
+        text = render_report(run)
     bar = (f'<div class="serve-bar" style="margin:0 -1.5em;padding:4px 1.5em;background:#f3f3f3">'
            f'<a href="/">all runs</a> · <a href="{_url("/browse/", rel, True)}">files</a> · '
            f'<a href="{_url("/zip/", rel)}">download zip</a></div>')
@@ -308,6 +421,31 @@ class StoreHandler(BaseHTTPRequestHandler):
     server_version = "pyharness-serve"
     store: Path  # set on the subclass make_server creates
     check_host: bool = True
+    allowed_hosts: frozenset[str] = frozenset()  # Host names accepted beyond loopback
+    timeout = TIMEOUT_S  # StreamRequestHandler sets it on the socket
+
+    def setup(self) -> None:
+        super().setup()
+        self.rfile = _Budget(self.rfile, MAX_REQUEST_BYTES)  # type: ignore[assignment]
+
+    def handle_one_request(self) -> None:
+        self.rfile.reset()  # type: ignore[attr-defined]
+        super().handle_one_request()
+
+    def parse_request(self) -> bool:
+        if not super().parse_request():
+            return False
+        if self.rfile.over:  # type: ignore[attr-defined]
+            self.close_connection = True
+            self.send_error(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE)
+            return False
+        if self.headers.get("Transfer-Encoding") or \
+                self.headers.get("Content-Length", "0").strip() not in ("", "0"):
+            # read-only: a body is never read, so it is refused, not left on the wire
+            self.close_connection = True
+            self.send_error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
+            return False
+        return True
 
     def __getattr__(self, name: str) -> Any:
         # http.server looks up do_<METHOD>; every method but GET and HEAD is 405.
@@ -360,15 +498,19 @@ class StoreHandler(BaseHTTPRequestHandler):
                 raise Refused(HTTPStatus.NOT_FOUND)
         except Refused as r:
             self._error(r.status, head)
-        except UnicodeDecodeError:
+        except (UnicodeDecodeError, UnicodeEncodeError):
             self._error(HTTPStatus.BAD_REQUEST, head)
-        except (BrokenPipeError, ConnectionResetError):
+        except (BrokenPipeError, ConnectionResetError, TimeoutError):
             pass  # the client went away; nothing to tell it
+        except Exception as e:  # one broken run costs one request, not the connection
+            self.log_error("%s %s: %s: %s", self.command, self.path, type(e).__name__, e)
+            with contextlib.suppress(OSError):
+                self._error(HTTPStatus.INTERNAL_SERVER_ERROR, head)
 
     def _host_ok(self) -> bool:
         host = (self.headers.get("Host") or "").strip().lower()
         name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
-        return name in LOOPBACK_HOSTS
+        return name in LOOPBACK_HOSTS or name in self.allowed_hosts
 
     def _runs(self, rest: str, head: bool) -> None:
         target = safe_path(self.store, rest)
@@ -392,9 +534,14 @@ class StoreHandler(BaseHTTPRequestHandler):
     def _file(self, p: Path, head: bool) -> None:
         try:
             # O_NOFOLLOW: the last component was checked resolved; open it as such.
-            fd = os.open(p, os.O_RDONLY | os.O_NOFOLLOW)
+            # O_NONBLOCK: a FIFO must not hold the thread waiting for a writer.
+            fd = os.open(p, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         except OSError:
             raise Refused(HTTPStatus.NOT_FOUND) from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise Refused(HTTPStatus.NOT_FOUND)  # FIFOs, devices, sockets
+        os.set_blocking(fd, True)
         with os.fdopen(fd, "rb") as fh:
             size = os.fstat(fh.fileno()).st_size
             self.send_response(HTTPStatus.OK)
@@ -447,21 +594,91 @@ class StoreHandler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
 
+class _Budget:
+    """The request's reader, stopping at :data:`MAX_REQUEST_BYTES` per request.
+
+    ``http.server`` takes 64 KiB per line and 100 header lines; a request has
+    no use for that, and a thread holding 6 MB of headers is a cheap attack."""
+
+    def __init__(self, raw: BinaryIO, limit: int) -> None:
+        self.raw, self.limit, self.left, self.over = raw, limit, limit, False
+
+    def reset(self) -> None:
+        self.left, self.over = self.limit, False
+
+    def readline(self, size: int = -1) -> bytes:
+        if self.left <= 0:
+            self.over = True
+            return b""  # ends the headers; parse_request then refuses the request
+        n = self.left if size is None or size < 0 else min(size, self.left)
+        line = self.raw.readline(n)
+        self.left -= len(line)
+        if self.left <= 0 and not line.endswith(b"\n"):
+            self.over = True
+        return line
+
+    def read(self, size: int = -1) -> bytes:
+        return self.raw.read(size)
+
+    def close(self) -> None:
+        self.raw.close()
+
+
+class StoreServer(ThreadingHTTPServer):
+    """A threading server with at most :data:`MAX_WORKERS` requests at once.
+
+    Past that, accepting waits for a worker and new connections wait in the
+    listen backlog, instead of each getting a thread."""
+
+    daemon_threads = True
+    request_queue_size = BACKLOG
+
+    def __init__(self, address: tuple[str, int], handler: type[StoreHandler],
+                 family: socket.AddressFamily, quiet: bool = False) -> None:
+        self.address_family = family
+        self.quiet = quiet
+        self._slots = threading.BoundedSemaphore(MAX_WORKERS)
+        super().__init__(address, handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        self._slots.acquire()
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # One line, not a traceback per dropped connection.
+        e = sys.exc_info()[1]
+        if not self.quiet:
+            print(f"serve: {client_address[0]}: {type(e).__name__}: {e}", file=sys.stderr)
+
+
 def make_server(store: Path, host: str = "127.0.0.1", port: int = 8080,
-                quiet: bool = False) -> ThreadingHTTPServer:
+                quiet: bool = False, allowed_hosts: Any = ()) -> StoreServer:
     """A server over ``store``, bound but not yet serving (call ``serve_forever``).
 
     ``port=0`` picks a free port: read it back from ``server.server_address``.
+    The Host check is on whatever ``host`` is; ``allowed_hosts`` adds names
+    it accepts, and ``"*"`` among them turns it off.
     """
     store = Path(store)
     if not store.is_dir():
         raise FileNotFoundError(f"--store {store}: no such directory")
+    allowed = frozenset(h.strip().lower() for h in allowed_hosts)
     handler = type("Handler", (StoreHandler,), {
-        "store": store.resolve(), "check_host": host in LOOPBACK_HOSTS})
-    server = ThreadingHTTPServer((host, port), handler)
-    server.daemon_threads = True
-    server.quiet = quiet  # type: ignore[attr-defined]
-    return server
+        "store": store.resolve(), "check_host": "*" not in allowed,
+        "allowed_hosts": allowed})
+    bare = host.strip("[]")
+    family = socket.AF_INET6 if ":" in bare else socket.AF_INET
+    return StoreServer((bare, port), handler, family, quiet)
 
 
 def serve(store: Path, host: str = "127.0.0.1", port: int = 8080) -> None:
@@ -488,5 +705,6 @@ tr.run.none td:first-child{border-left:5px solid #999} tr.run.none{color:#666}
 .badge{display:inline-block;padding:1px 8px;border-radius:9px;color:#fff;font-weight:bold}
 .badge.valid{background:#2a9d3f} .badge.invalid{background:#d62728}
 .badge.unknown{background:#e08600} .badge.none{background:#888}
+.badge.broken{background:#7b1fa2;margin-left:4px} tr.run.broken{outline:2px dashed #7b1fa2}
 form label{margin-right:1em} #count{color:#666}
 """

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 
 def new_run_dir(store: Path, test_name: str) -> Path:
@@ -41,3 +42,60 @@ def write_json(path: Path, data: Any) -> None:
 
 def read_json(path: Path) -> Any:
     return json.loads(path.read_text())
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
+
+
+def regular_inside(path: Path, root: Path | None = None) -> Path:
+    """``path`` resolved, if it is a regular file (after symlinks) inside ``root``.
+
+    Raises OSError otherwise, with a reason a person can act on. Reading a
+    FIFO or a device would hang or never end, and a symlink out of a run
+    would copy a file that is not the run's into its results."""
+    try:
+        real = path.resolve(strict=True)
+    except RuntimeError:  # a symlink loop
+        raise OSError(f"{path}: a symlink loop") from None
+    if root is not None and not real.is_relative_to(root.resolve()):
+        raise OSError(f"{path}: resolves outside {root} (to {real})")
+    mode = real.stat().st_mode
+    if not stat.S_ISREG(mode):
+        raise OSError(f"{path}: {_kind(mode)}, not a regular file")
+    return real
+
+
+def open_regular(path: Path) -> BinaryIO:
+    """Open ``path`` for reading only if it is a regular file, without blocking.
+
+    O_NONBLOCK: opening a FIFO would otherwise wait for a writer forever; the
+    file type is checked on the open descriptor, so a swap after a check
+    cannot slip a FIFO or device in."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise OSError(f"{path}: {_kind(mode)}, not a regular file")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_regular(path: Path, limit: int = 256 << 20) -> str:
+    """The text of a regular file (see :func:`open_regular`), at most ``limit`` bytes."""
+    with open_regular(path) as fh:
+        data = fh.read(limit + 1)
+    if len(data) > limit:
+        raise OSError(f"{path}: larger than {limit} bytes")
+    return data.decode("utf-8")

@@ -14,6 +14,7 @@ import shutil
 import tempfile
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -48,10 +49,17 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, li
                      when=t0 + timedelta(minutes=1)),
             make_run(store, workload="set", valid=False, seed=2, n_ops=400,
                      when=t0 + timedelta(minutes=2))]
+    with serving(store) as url:
+        yield url, runs
+
+
+@contextmanager
+def serving(store: Path) -> Iterator[str]:
+    """``store`` served on a free loopback port, as its base URL."""
     server = make_server(store, "127.0.0.1", 0, quiet=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", runs
+        yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
@@ -141,3 +149,63 @@ def test_click_opens_run_plots_load_and_timeline_shows_ops(
         for (let i = 0; i < d.length; i += 4) if (d[i] < 200 && d[i+3] > 0) n++;
         return n;""")
     assert painted > 100
+
+
+# --- a hostile store (issue 17): the list renders, broken runs are flagged, no script runs
+
+
+@pytest.fixture(scope="module")
+def hostile_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any]]:
+    from tests.hostile import make_hostile_store
+
+    h = make_hostile_store(tmp_path_factory.mktemp("hostile") / "store")
+    with serving(h.store) as url:
+        yield url, h
+
+
+def _pwned(browser: Any) -> Any:
+    from tests.hostile import MARKER
+
+    return browser.execute_script(f"return window.{MARKER} === undefined ? null : "
+                                  f"window.{MARKER}")
+
+
+def test_hostile_store_lists_flags_and_runs_no_script(browser: Any,
+                                                      hostile_url: tuple[str, Any]) -> None:
+    url, h = hostile_url
+    browser.get(url + "/")
+    rows = wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "tr.run"))
+    assert len(rows) == 8  # every run, the broken ones too
+    flagged = browser.find_elements(By.CSS_SELECTOR, "tr.run.broken .badge.broken")
+    assert len(flagged) == 5
+    text = browser.find_element(By.ID, "runs").text
+    assert "test.json is list" in text and "options is a list" in text and "not UTF-8" in text
+    assert _pwned(browser) is None
+    # The filters still work: the list's own script is allowed by its hash.
+    Select(browser.find_element(By.NAME, "verdict")).select_by_value("true")
+    wait(browser, lambda d: "verdict=true" in d.current_url)
+    assert _pwned(browser) is None
+
+    # The run whose every field is HTML: re-rendered (its report.html is stale), inert.
+    browser.get(url + "/runs/" + h.html.relative_to(h.store).as_posix() + "/")
+    body = wait(browser, lambda d: d.find_element(By.TAG_NAME, "body").text)
+    assert "<img src=x onerror" in body  # shown as text
+    assert not browser.find_elements(By.CSS_SELECTOR, "img[src='x'], svg[onload]")
+    assert _pwned(browser) is None
+    # The dict-process run answers with a page, not an empty reply.
+    browser.get(url + "/runs/" + h.dict_process.relative_to(h.store).as_posix() + "/")
+    assert "Cannot show this section" in wait(
+        browser, lambda d: d.find_element(By.TAG_NAME, "body").text)
+
+
+def test_a_stored_page_with_its_own_script_does_not_run_it(
+        browser: Any, hostile_url: tuple[str, Any]) -> None:
+    from tests.hostile import MARKER
+
+    url, h = hostile_url
+    page = h.good / "evil.html"
+    page.write_text(f"<!DOCTYPE html><p id=p>x</p><script>window.{MARKER}=1</script>"
+                    f'<img src=x onerror="window.{MARKER}=2">')
+    browser.get(url + "/runs/" + h.good.relative_to(h.store).as_posix() + "/evil.html")
+    wait(browser, lambda d: d.find_element(By.ID, "p"))
+    assert _pwned(browser) is None
