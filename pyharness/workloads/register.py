@@ -27,8 +27,9 @@ import etcd
 from checkers.linearizable import Linearizable
 from pyharness import etcd_v2
 from pyharness import generator as g
+from pyharness.endpoints import node_endpoint
 from pyharness.history import FAIL, INFO, OK, Op
-from pyharness.workloads.base import Workload, node_endpoint
+from pyharness.workloads.base import Workload
 from pyharness.workloads.v3_clients import RegisterClientV3
 
 VALUES = 5

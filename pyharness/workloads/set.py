@@ -21,9 +21,10 @@ import etcd
 
 from checkers.set import SetChecker
 from pyharness import etcd_v2
+from pyharness.endpoints import node_endpoint
 from pyharness.generator import Iterate, limit, repeat, until_ok
 from pyharness.history import FAIL, INFO, OK, Op
-from pyharness.workloads.base import Workload, node_endpoint
+from pyharness.workloads.base import Workload
 from pyharness.workloads.v3_clients import SetClientV3
 
 MAX_CAS_ATTEMPTS = 20  # bound on conflict retries inside one add

@@ -18,9 +18,8 @@ serializable (local to the member, possibly stale), which the checkers
 should then catch under partitions. A timeout on a write, cas or add is
 ``info``; a read that fails is ``fail``: reads have no effect.
 
-Test options read here: ``serializable``, and for TLS clusters ``tls_ca``,
-``tls_cert``, ``tls_key`` (paths on the driver's machine), which also switch
-the scheme to https.
+Test options read here: ``serializable``; TLS and authentication are read by
+:func:`pyharness.endpoints.open_connection`.
 """
 
 from __future__ import annotations
@@ -28,32 +27,13 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from pyharness import etcd_v3
+from pyharness.endpoints import open_connection
 from pyharness.history import FAIL, INFO, OK, Op
-from pyharness.workloads.base import node_endpoint
 
 MAX_CAS_ATTEMPTS = 20  # bound on conflict retries inside one add, as in v2
-
-
-def tls_options(options: Mapping[str, Any]) -> etcd_v3.TLS | None:
-    ca, cert, key = (options.get(k) for k in ("tls_ca", "tls_cert", "tls_key"))
-    if not (ca or cert or key):
-        return None
-    return etcd_v3.TLS(ca=ca, cert=cert, key=key)
-
-
-def open_connection(test: Mapping[str, Any], node: str) -> etcd_v3.Connection:
-    options = test.get("options", {})
-    address, port = node_endpoint(test, node)
-    conn = etcd_v3.connect(address, port, timeout=test["op_timeout"], tls=tls_options(options))
-    if options.get("auth_user"):
-        # The password stays in its file: test.json records only the path.
-        password = Path(options["auth_password_file"]).read_text().strip()
-        conn.authenticate(str(options["auth_user"]), password)
-    return conn
 
 
 def _serializable(test: Mapping[str, Any]) -> bool:
