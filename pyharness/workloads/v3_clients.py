@@ -30,8 +30,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from pyharness import etcd_v3
+from pyharness.client import failed
 from pyharness.endpoints import open_connection
-from pyharness.history import FAIL, INFO, OK, Op
+from pyharness.history import FAIL, OK, Op
 
 MAX_CAS_ATTEMPTS = 20  # bound on conflict retries inside one add, as in v2
 
@@ -63,7 +64,7 @@ class SetClientV3:
             try:
                 kv = self._read()
             except Exception as e:
-                return op.completion(FAIL, error=etcd_v3.classify(e).error)
+                return failed(op, etcd_v3.classify(e), no_effect=True)
             return op.completion(OK, value=sorted(_values(kv)))
         if op.f == "add":
             return self._add(op)
@@ -75,7 +76,7 @@ class SetClientV3:
         try:
             kv = self._read()
         except Exception as e:
-            return op.completion(FAIL, error=etcd_v3.classify(e).error)  # reads write nothing
+            return failed(op, etcd_v3.classify(e), no_effect=True)  # reads write nothing
         for _attempt in range(MAX_CAS_ATTEMPTS):
             new = json.dumps([*_values(kv), op.value], separators=(",", ":"))
             guard = (etcd_v3.compare_absent(self.key) if kv is None
@@ -86,9 +87,7 @@ class SetClientV3:
             except Exception as e:
                 # Every earlier txn of this op failed its compare, so only
                 # this one may have taken effect.
-                t = etcd_v3.classify(e)
-                return _with_conflicts(op.completion(FAIL if t.definite else INFO,
-                                                     error=t.error), conflicts)
+                return _with_conflicts(failed(op, etcd_v3.classify(e)), conflicts)
             if r.succeeded:
                 return _with_conflicts(op.completion(OK), conflicts)
             conflicts += 1  # another add won the race; ours had no effect
@@ -139,7 +138,5 @@ class RegisterClientV3:
                 return op.completion(OK) if r.succeeded else op.completion(
                     FAIL, error=["compare-failed"])
         except Exception as e:
-            t = etcd_v3.classify(e)
-            definite = t.definite or op.f == "read"
-            return op.completion(FAIL if definite else INFO, error=t.error)
+            return failed(op, etcd_v3.classify(e), no_effect=op.f == "read")
         raise ValueError(f"register client: unknown f {op.f!r}")
