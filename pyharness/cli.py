@@ -36,7 +36,11 @@ from pyharness.ansible import Ansible, PlaybookFailed
 from pyharness.history import HistoryError
 from pyharness.inventory import InventoryError
 from pyharness.inventory import load as load_inventory
-from pyharness.testrun import TestOptions, UsageError
+from pyharness.scenario import explicit_fields
+from pyharness.scenario import load as load_scenario
+from pyharness.scenario import options as scenario_options
+from pyharness.testrun import BY_KEY, TestOptions, UsageError
+from pyharness.testrun import execute as execute_test
 from pyharness.testrun import run as run_test
 
 # What the command is doing, for the one line a crash prints.
@@ -97,6 +101,7 @@ def _error(message: str) -> None:
 
 def _warn(message: str) -> None:
     _say("warning:", "yellow", message)
+_D = TestOptions()  # the test command's defaults are the options' own
 
 
 def _fail(message: str) -> typer.Exit:
@@ -117,55 +122,64 @@ InventoryOpt = Annotated[Path | None, typer.Option(
 
 @app.command()
 def test(
+    ctx: typer.Context,
+    scenario: Annotated[Path | None, typer.Option(
+        help="A YAML file of options (see README, Scenarios); options given here override "
+             "it.")] = None,
     workload: Annotated[str, typer.Option(
-        help="What to run: register, set, varstore.")] = "set",
+        help="What to run: register, set, varstore.")] = _D.workload,
     nemesis: Annotated[str, typer.Option(
         help="Faults: none, or a comma-separated list of partition, kill, pause, loss, slow, "
              "netem, or a partition of a fixed shape: partition-halves, "
              "partition-random-halves, partition-isolate-one, partition-isolate-leader, "
              "partition-majorities-ring, partition-bridge, partition-grudge."
-    )] = "partition-random-halves",
+    )] = _D.nemesis,
     nemesis_targets: Annotated[str | None, typer.Option(
         help="Which hosts faults hit, chosen per op: one, minority, majority, all, leader "
              "(comma-separated for a random choice among them).")] = None,
     grudge_file: Annotated[Path | None, typer.Option(
         help="partition-grudge: JSON or YAML mapping host -> peers it drops.")] = None,
     loss_probability: Annotated[float, typer.Option(
-        help="loss: probability that a packet is dropped.")] = 0.3,
-    slow_rate: Annotated[str, typer.Option(help="slow: tbf rate limit, e.g. 1mbit.")] = "1mbit",
-    netem_delay: Annotated[str, typer.Option(help="netem: delay.")] = "100ms",
-    netem_jitter: Annotated[str, typer.Option(help="netem: jitter.")] = "20ms",
+        help="loss: probability that a packet is dropped.")] = _D.loss_probability,
+    slow_rate: Annotated[str, typer.Option(
+        help="slow: tbf rate limit, e.g. 1mbit.")] = _D.slow_rate,
+    netem_delay: Annotated[str, typer.Option(help="netem: delay.")] = _D.netem_delay,
+    netem_jitter: Annotated[str, typer.Option(help="netem: jitter.")] = _D.netem_jitter,
     netem_loss: Annotated[float | None, typer.Option(help="netem: loss, percent.")] = None,
     netem_duplicate: Annotated[float | None, typer.Option(
         help="netem: duplicate, percent.")] = None,
     netem_reorder: Annotated[float | None, typer.Option(help="netem: reorder, percent.")] = None,
     kill_start_timeout: Annotated[int, typer.Option(
-        help="kill: seconds a restarted member has to listen on its client port.")] = 30,
+        help="kill: seconds a restarted member has to listen on its client port.")
+    ] = _D.kill_start_timeout,
     no_nemesis_agent: Annotated[bool, typer.Option(
         "--no-nemesis-agent", help="Run each fault as a plain playbook instead of through a "
                                    "pre-started Ansible run (slower to take effect).")] = False,
     connect_backoff: Annotated[float, typer.Option(
         help="Longest wait, in seconds, before a worker whose member refused the connection "
-             "tries again (jittered, doubling from 50 ms); 0 retries at once.")] = 1.0,
-    time_limit: Annotated[float, typer.Option(help="Seconds of load under faults.")] = 30.0,
-    concurrency: Annotated[int, typer.Option(help="Client workers (threads).")] = 10,
-    rate: Annotated[float, typer.Option(help="Target ops per second, all workers.")] = 10.0,
+             "tries again (jittered, doubling from 50 ms); 0 retries at once.")
+    ] = _D.connect_backoff,
+    time_limit: Annotated[float, typer.Option(
+        help="Seconds of load under faults.")] = _D.time_limit,
+    concurrency: Annotated[int, typer.Option(help="Client workers (threads).")] = _D.concurrency,
+    rate: Annotated[float, typer.Option(help="Target ops per second, all workers.")] = _D.rate,
     inventory: InventoryOpt = None,
     db: Annotated[str, typer.Option(
         help="managed: install, start and wipe etcd on the inventory's hosts. existing: "
              "validate a running cluster: no install, no wipe, only the faults asked for."
-    )] = "managed",
+    )] = _D.db,
     leave_db_running: Annotated[bool, typer.Option(
         "--leave-db-running", help="Keep etcd running after the test (no teardown).")] = False,
     seed: Annotated[int | None, typer.Option(help="Seed for op and fault choices.")] = None,
-    store: Annotated[Path, typer.Option(help="Where runs are stored.")] = Path("store"),
-    op_timeout: Annotated[float, typer.Option(help="Client request timeout, seconds.")] = 1.5,
+    store: Annotated[Path, typer.Option(help="Where runs are stored.")] = _D.store,
+    op_timeout: Annotated[float, typer.Option(
+        help="Client request timeout, seconds.")] = _D.op_timeout,
     recovery_time: Annotated[float, typer.Option(
-        help="Seconds to wait after healing before the final reads.")] = 10.0,
+        help="Seconds to wait after healing before the final reads.")] = _D.recovery_time,
     nemesis_interval: Annotated[float, typer.Option(
-        help="Seconds between fault starts and stops.")] = 5.0,
+        help="Seconds between fault starts and stops.")] = _D.nemesis_interval,
     nodes: Annotated[int, typer.Option(
-        help="Hosts for the local lab, if it must be brought up.")] = 5,
+        help="Hosts for the local lab, if it must be brought up.")] = _D.lab_nodes,
     junit: Annotated[Path | None, typer.Option(
         help="Also write the results as JUnit XML here, one testcase per checker.")] = None,
     json_out: Annotated[bool, typer.Option(
@@ -173,37 +187,95 @@ def test(
     store_bug: Annotated[str | None, typer.Option(
         help="varstore: switch on a known store bug, to see the checker catch it.")] = None,
     api: Annotated[str, typer.Option(
-        help="etcd API the clients speak: v2 (python-etcd) or v3 (JSON gateway).")] = "v2",
+        help="etcd API the clients speak: v2 (python-etcd) or v3 (JSON gateway).")] = _D.api,
     serializable: Annotated[bool, typer.Option(
         "--serializable", help="v3: serializable reads (may be stale) instead of linearizable."
     )] = False,
     ops_per_key: Annotated[int, typer.Option(
-        help="register: ops on each key before its group moves on.")] = 100,
+        help="register: ops on each key before its group moves on.")] = _D.ops_per_key,
     no_quorum: Annotated[bool, typer.Option(
         "--no-quorum",
         help="register: plain reads, which may be stale, instead of quorum reads.")] = False,
 ) -> None:
-    """Set up etcd, run load under faults, heal, check, collect logs, tear down."""
-    opts = TestOptions(workload=workload, nemesis=nemesis, time_limit=time_limit,
-                       concurrency=concurrency, rate=rate, inventory=inventory,
-                       leave_db_running=leave_db_running, seed=seed, store=store, db=db,
-                       op_timeout=op_timeout, recovery_time=recovery_time,
-                       nemesis_interval=nemesis_interval, lab_nodes=nodes,
-                       ops_per_key=ops_per_key, no_quorum=no_quorum, api=api,
-                       serializable=serializable, junit=junit, json_out=json_out,
-                       store_bug=store_bug, nemesis_targets=nemesis_targets,
-                       grudge_file=grudge_file, loss_probability=loss_probability,
-                       slow_rate=slow_rate, netem_delay=netem_delay, netem_jitter=netem_jitter,
-                       netem_loss=netem_loss, netem_duplicate=netem_duplicate,
-                       netem_reorder=netem_reorder, kill_start_timeout=kill_start_timeout,
-                       nemesis_agent=not no_nemesis_agent, connect_backoff=connect_backoff)
+    """Set up etcd, run load under faults, heal, check, collect logs, tear down.
+
+    Every option is checked before any host is touched; a bad one is one line
+    naming it and what it allows, exit 2."""
     try:
-        code = run_test(opts, console)
+        sc = load_scenario(scenario) if scenario is not None else None
+        opts, where = scenario_options(sc, explicit_fields(_given(ctx)))
+        code = run_test(opts, console, where)
     except (UsageError, InventoryError, HistoryError) as e:
         raise _fail(str(e)) from None
     except PlaybookFailed as e:
         raise _fail(str(e)) from None
     raise typer.Exit(code)
+
+
+def _given(ctx: typer.Context) -> dict[str, Any]:
+    """The test options given on the command line, by option key (the flag
+    without its dashes): only these override a scenario."""
+    out: dict[str, Any] = {}
+    for param in ctx.command.params:
+        # By name: typer carries its own copy of click, and its own enum.
+        source = ctx.get_parameter_source(param.name) if param.name else None
+        if source is None or source.name not in ("COMMANDLINE", "ENVIRONMENT"):
+            continue
+        key = next((o[2:] for o in param.opts if o.startswith("--") and o[2:] in BY_KEY), None)
+        if key is not None:
+            out[key] = ctx.params[param.name]
+    return out
+
+
+@app.command("test-all")
+def test_all(
+    ctx: typer.Context,
+    directory: Annotated[Path, typer.Argument(
+        help="A folder of scenario files (*.yaml, *.yml), run in name order.")],
+    inventory: InventoryOpt = None,
+    store: Annotated[Path, typer.Option(help="Where runs are stored.")] = _D.store,
+    nodes: Annotated[int, typer.Option(
+        help="Hosts for the local lab, if it must be brought up.")] = _D.lab_nodes,
+    db: Annotated[str, typer.Option(help="managed or existing, as for test.")] = _D.db,
+    api: Annotated[str, typer.Option(help="v2 or v3, as for test.")] = _D.api,
+    time_limit: Annotated[float, typer.Option(
+        help="Seconds of load under faults, for every scenario.")] = _D.time_limit,
+    seed: Annotated[int | None, typer.Option(help="Seed, for every scenario.")] = None,
+) -> None:
+    """Run every scenario in DIRECTORY, past failures; print one table.
+
+    Options given here override every scenario's. Exit 1 if any scenario was
+    invalid, else 2 if any was unknown or failed to run, else 0."""
+    from pyharness.scenario import exit_code, files_in, run_all
+
+    try:
+        files = files_in(directory)
+        explicit = explicit_fields(_given(ctx))
+        # The overrides alone must be good, or every scenario would fail alike.
+        scenario_options(None, explicit)
+    except UsageError as e:
+        raise _fail(str(e)) from None
+
+    def report_error(message: str) -> None:
+        console.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
+
+    rows = run_all(files, explicit, lambda opts, where: execute_test(opts, console, where),
+                   on_error=report_error)
+    out.print(scenario_table(rows))
+    raise typer.Exit(exit_code(rows))
+
+
+def scenario_table(rows: list[Any]) -> Table:
+    table = Table(title="scenarios")
+    for col in ("scenario", "verdict", "ops", "duration", "run directory"):
+        table.add_column(col)
+    colour = {"valid": "green", "invalid": "red"}
+    for r in rows:
+        verdict = f"[{colour.get(r.verdict, 'yellow')}]{r.verdict}[/]"
+        table.add_row(escape(r.scenario), verdict, "" if r.ops is None else str(r.ops),
+                      "" if r.duration_s is None else f"{r.duration_s:.1f} s",
+                      escape(str(r.run_dir)) if r.run_dir else escape(r.error or ""))
+    return table
 
 
 @app.command()

@@ -15,7 +15,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from pyharness.history import Op
+from pyharness.etcd_v2 import Triage
+from pyharness.history import FAIL, INFO, Op
 
 
 class Client(Protocol):
@@ -45,3 +46,11 @@ class Nemesis(Protocol):
 def exception_error(e: BaseException) -> dict[str, str]:
     """The shape the unhandled-exceptions checker groups by."""
     return {"class": type(e).__name__, "message": str(e)[:500]}
+
+
+def failed(op: Op, triage: Triage, *, no_effect: bool = False) -> Op:
+    """The completion of ``op`` after a request failed: ``fail`` if the
+    request certainly had no effect (``triage.definite``) or the op could
+    have none (a read; ``no_effect``), else ``info``. ``triage`` comes from
+    :func:`pyharness.etcd_v2.classify` or :func:`pyharness.etcd_v3.classify`."""
+    return op.completion(FAIL if triage.definite or no_effect else INFO, error=triage.error)

@@ -14,18 +14,21 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import random
+import re
 import signal
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
+import yaml
 from rich.console import Console
 from rich.markup import escape
 
@@ -36,14 +39,16 @@ from pyharness import interpreter, inventory, lab, nemesis, paths, store, worklo
 from pyharness.analysis import standard_checkers
 from pyharness.ansible import Ansible, PlaybookFailed
 from pyharness.export import export_edn
-from pyharness.history import HistoryWriter, Op
+from pyharness.history import INVOKE, HistoryWriter, Op
 from pyharness.junit import write_junit
+from pyharness.nemesis import partition, targets
 from pyharness.progress import LiveStatus, failure_notes, results_table
 from pyharness.report import write_report
 
 log = logging.getLogger("pyharness")
 
 EXIT_VALID, EXIT_INVALID, EXIT_UNKNOWN = 0, 1, 2
+VERDICTS = {EXIT_VALID: "valid", EXIT_INVALID: "invalid", EXIT_UNKNOWN: "unknown"}
 
 
 @dataclass
@@ -90,44 +95,241 @@ class TestOptions:
 
 
 class UsageError(ValueError):
-    """Bad input: a one-line message naming the option."""
+    """Bad input: a one-line message naming the option (or file and key)."""
 
 
-def validate(opts: TestOptions) -> None:
-    if opts.workload not in workloads.WORKLOADS:
-        raise UsageError(f"--workload must be one of {', '.join(workloads.names())}")
+# --- Every option's type and range, checked before anything touches a host.
+
+TC_RATE = re.compile(r"^(\d+(\.\d*)?|\.\d+)([kmgt]i?)?(bit|bps)$", re.IGNORECASE)
+TC_TIME = re.compile(r"^(\d+(\.\d*)?|\.\d+)(s|secs?|ms|msecs?|us|usecs?)$", re.IGNORECASE)
+RATE_UNITS = "bit, kbit, mbit, gbit, tbit, bps, kbps, mbps, gbps, tbps, or kibit, mibit..."
+TIME_UNITS = "s, ms, us"
+MAX_LAB_NODES = 250  # as `pyharness lab up --nodes`: the lab's /24 and its bridge
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option of ``pyharness test``: its flag, its type and what it allows.
+
+    ``kind`` is int, float, str, bool or path; ``allowed`` returns None for a
+    good value, else what was expected (for "FLAG must be EXPECTED, got V").
+    A scenario file spells the option as ``flag`` without its dashes."""
+
+    field: str
+    flag: str
+    kind: str
+    allowed: Callable[[Any], str | None] = lambda v: None
+    nullable: bool = False
+    invert: bool = False  # a --no-X flag: the field holds the opposite
+
+    @property
+    def key(self) -> str:
+        return self.flag[2:]
+
+    def expected(self, value: Any) -> str | None:
+        """None if ``value`` is of this option's type and range, else what was expected."""
+        if value is None:
+            return None if self.nullable else f"{_KIND_WORDS[self.kind]}, not empty"
+        ok_type = {"int": isinstance(value, int) and not isinstance(value, bool),
+                   "float": isinstance(value, int | float) and not isinstance(value, bool),
+                   "str": isinstance(value, str),
+                   "bool": isinstance(value, bool),
+                   "path": isinstance(value, Path)}[self.kind]
+        if not ok_type:
+            return _KIND_WORDS[self.kind]
+        return self.allowed(value)
+
+
+_KIND_WORDS = {"int": "an integer", "float": "a number", "str": "a string",
+               "bool": "true or false", "path": "a path"}
+
+
+def _interval(lo: float, hi: float, lo_open: bool = False, what: str = "a number",
+              integer: bool = False, hi_text: str | None = None) -> Callable[[Any], str | None]:
+    if integer:
+        text = f"an integer from {lo} to {hi_text or hi}"
+    else:
+        text = f"{what} in {'(' if lo_open else '['}{lo:g}, {hi:g}]"
+
+    def allowed(v: float) -> str | None:
+        inside = math.isfinite(v) and (lo < v if lo_open else lo <= v) and v <= hi
+        return None if inside else text
+    return allowed
+
+
+def _one_of(names: Callable[[], Sequence[str]]) -> Callable[[Any], str | None]:
+    def allowed(v: str) -> str | None:
+        return None if v in names() else f"one of {', '.join(names())}"
+    return allowed
+
+
+def _matches(pattern: re.Pattern[str], text: str) -> Callable[[Any], str | None]:
+    def allowed(v: str) -> str | None:
+        m = pattern.match(v.strip())
+        return None if m and float(m.group(1)) > 0 else text
+    return allowed
+
+
+def _nonnegative_time(v: str) -> str | None:
+    return None if TC_TIME.match(v.strip()) else f"a time: a number and a unit ({TIME_UNITS})"
+
+
+def _store_bugs() -> Sequence[str]:
+    from pyharness.varstore.bugs import BUGS
+    return BUGS
+
+
+def _parsed_by(parse: Callable[[Any], object]) -> Callable[[Any], str | None]:
+    """A check by one of the nemesis' own parsers, which say what is wrong."""
+    def allowed(v: str) -> str | None:
+        try:
+            parse(v)
+        except ValueError as e:
+            return str(e)
+        return None
+    return allowed
+
+
+def _store_dir(p: Path) -> str | None:
+    return "a directory (or a path to make one at)" if p.exists() and not p.is_dir() else None
+
+
+def _not_dir(p: Path) -> str | None:
+    return "a file, not a directory" if p.is_dir() else None
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("workload", "--workload", "str", _one_of(workloads.names)),
+    Option("nemesis", "--nemesis", "str", _parsed_by(nemesis.parse_spec)),
+    Option("nemesis_targets", "--nemesis-targets", "str", _parsed_by(targets.parse),
+           nullable=True),
+    Option("grudge_file", "--grudge-file", "path", nullable=True),  # read by validate()
+    Option("loss_probability", "--loss-probability", "float",
+           _interval(0, 1, lo_open=True, what="a probability")),
+    Option("slow_rate", "--slow-rate", "str", _matches(
+        TC_RATE, f"a tc rate above 0: a number and a unit ({RATE_UNITS}), e.g. 1mbit")),
+    Option("netem_delay", "--netem-delay", "str", _nonnegative_time),
+    Option("netem_jitter", "--netem-jitter", "str", _nonnegative_time),
+    Option("netem_loss", "--netem-loss", "float", _interval(0, 100, what="a percentage"),
+           nullable=True),
+    Option("netem_duplicate", "--netem-duplicate", "float",
+           _interval(0, 100, what="a percentage"), nullable=True),
+    Option("netem_reorder", "--netem-reorder", "float", _interval(0, 100, what="a percentage"),
+           nullable=True),
+    Option("kill_start_timeout", "--kill-start-timeout", "int", _interval(1, 3600, integer=True)),
+    Option("nemesis_agent", "--no-nemesis-agent", "bool", invert=True),
+    Option("connect_backoff", "--connect-backoff", "float",
+           _interval(0, 60, what="seconds")),
+    Option("time_limit", "--time-limit", "float",
+           _interval(0, 86400, lo_open=True, what="seconds")),
+    Option("concurrency", "--concurrency", "int", _interval(1, 1000, integer=True)),
+    Option("rate", "--rate", "float", _interval(0, 100_000, lo_open=True, what="ops per second")),
+    Option("inventory", "--inventory", "path", nullable=True),  # read by inventory.load
+    Option("db", "--db", "str", _one_of(lambda: ("managed", "existing"))),
+    Option("leave_db_running", "--leave-db-running", "bool"),
+    Option("seed", "--seed", "int", _interval(0, 2**63 - 1, integer=True, hi_text="2**63-1"),
+           nullable=True),
+    Option("store", "--store", "path", _store_dir),
+    Option("op_timeout", "--op-timeout", "float", _interval(0, 600, lo_open=True, what="seconds")),
+    Option("recovery_time", "--recovery-time", "float", _interval(0, 3600, what="seconds")),
+    Option("nemesis_interval", "--nemesis-interval", "float",
+           _interval(0, 3600, lo_open=True, what="seconds")),
+    Option("lab_nodes", "--nodes", "int", _interval(1, MAX_LAB_NODES, integer=True)),
+    Option("junit", "--junit", "path", _not_dir, nullable=True),
+    Option("json_out", "--json", "bool"),
+    Option("store_bug", "--store-bug", "str", _one_of(_store_bugs), nullable=True),
+    Option("api", "--api", "str", _one_of(lambda: ("v2", "v3"))),
+    Option("serializable", "--serializable", "bool"),
+    Option("ops_per_key", "--ops-per-key", "int", _interval(1, 1_000_000, integer=True)),
+    Option("no_quorum", "--no-quorum", "bool"),
+)
+BY_FIELD = {o.field: o for o in OPTIONS}
+BY_KEY = {o.key: o for o in OPTIONS}
+
+
+def _show(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:g}"  # -1, not -1.0: as it was typed
+    return str(v) if isinstance(v, Path) else repr(v) if isinstance(v, str) else f"{v}"
+
+
+def validate(opts: TestOptions, where: Mapping[str, str] | None = None) -> None:
+    """Check every option, the grudge file's syntax included, touching no
+    host and making nothing. ``where`` names where a field's value came from
+    (a scenario file's ``FILE:LINE: key``); the default is its flag. Raises
+    UsageError with one line naming the option, the value and what is allowed."""
+    where = where or {}
+
+    def label(f: str) -> str:
+        return where.get(f, BY_FIELD[f].flag)
+
+    def usage(f: str, message: str) -> UsageError:
+        # The nemesis' parsers name their flag; a scenario names its key instead.
+        flag = BY_FIELD[f].flag
+        if message.startswith(flag + " "):
+            message = message[len(flag) + 1:]
+        return UsageError(f"{label(f)} {message}")
+
+    for o in OPTIONS:
+        v = getattr(opts, o.field)
+        shown = (not v) if o.invert and isinstance(v, bool) else v
+        expected = o.expected(v)
+        if expected is None:
+            continue
+        if o.field in ("nemesis", "nemesis_targets") and isinstance(v, str):
+            raise usage(o.field, expected)  # the parser's own words
+        raise usage(o.field, f"must be {expected}, got {_show(shown)}")
+    faults = nemesis.parse_spec(opts.nemesis)
+    if "partition-grudge" in faults and opts.grudge_file is None:
+        raise usage("nemesis", "partition-grudge needs --grudge-file FILE")
+    if opts.grudge_file is not None:
+        problem = grudge_syntax(opts.grudge_file)
+        if problem is not None:
+            raise usage("grudge_file", problem)
+    if opts.db == "existing" and opts.inventory is None:
+        raise usage("db", "existing needs --inventory: the cluster to validate")
+    if opts.serializable and opts.api != "v3":
+        raise usage("serializable", "needs --api v3 (for v2 use --no-quorum)")
+    if opts.no_quorum and opts.api != "v2":
+        raise usage("no_quorum", "needs --api v2 (for v3 use --serializable)")
+    if opts.store_bug is not None and opts.workload != "varstore":
+        raise usage("store_bug", "needs --workload varstore")
+
+
+def grudge_syntax(path: Path) -> str | None:
+    """What is wrong with the grudge file itself (None if nothing), before
+    the inventory is known; its hosts are checked against the inventory's
+    once it is read (:func:`check_grudge_hosts`)."""
+    if path.is_dir():
+        return f"{path}: is a directory, not a grudge file"
+    if not path.exists():
+        return f"{path}: no such file"
     try:
-        faults = nemesis.parse_spec(opts.nemesis)
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        data = None  # load_grudge says what is wrong, with the line
+    # Every name the file mentions counts as known: only its shape is judged here.
+    names: list[str] = []
+    if isinstance(data, dict):
+        for host, peers in data.items():
+            names.append(str(host))
+            if isinstance(peers, list):
+                names.extend(str(p) for p in peers)
+    try:
+        partition.load_grudge(path, names)
+    except ValueError as e:
+        return str(e).removeprefix("--grudge-file ")
+    return None
+
+
+def check_grudge_hosts(opts: TestOptions, nodes: Sequence[str]) -> None:
+    """A grudge for partition-grudge must name hosts of the inventory."""
+    if opts.grudge_file is None or "partition-grudge" not in nemesis.parse_spec(opts.nemesis):
+        return
+    try:
+        partition.load_grudge(opts.grudge_file, nodes)
     except ValueError as e:
         raise UsageError(str(e)) from None
-    if "partition-grudge" in faults:
-        if opts.grudge_file is None:
-            raise UsageError("--nemesis partition-grudge needs --grudge-file FILE")
-        if not opts.grudge_file.is_file():
-            raise UsageError(f"--grudge-file: no such file: {opts.grudge_file}")
-    for name, v, lo in (("--time-limit", opts.time_limit, 0), ("--rate", opts.rate, 0),
-                        ("--op-timeout", opts.op_timeout, 0)):
-        if not v > lo:
-            raise UsageError(f"{name} must be greater than {lo}, got {v}")
-    if opts.db not in ("managed", "existing"):
-        raise UsageError(f"--db must be one of managed, existing, got {opts.db}")
-    if opts.db == "existing" and opts.inventory is None:
-        raise UsageError("--db existing needs --inventory: the cluster to validate")
-    if opts.api not in ("v2", "v3"):
-        raise UsageError(f"--api must be one of v2, v3, got {opts.api}")
-    if opts.serializable and opts.api != "v3":
-        raise UsageError("--serializable needs --api v3 (for v2 use --no-quorum)")
-    if opts.store_bug is not None:
-        from pyharness.varstore.bugs import BUGS
-        if opts.store_bug not in BUGS:
-            raise UsageError(f"--store-bug must be one of {', '.join(BUGS)}")
-        if opts.workload != "varstore":
-            raise UsageError("--store-bug needs --workload varstore")
-    if not 0 <= opts.connect_backoff <= 60:
-        raise UsageError(f"--connect-backoff must be between 0 and 60 seconds, got "
-                         f"{opts.connect_backoff}")
-    if opts.concurrency < 1:
-        raise UsageError(f"--concurrency must be at least 1, got {opts.concurrency}")
 
 
 class Terminated(KeyboardInterrupt):
@@ -188,15 +390,43 @@ def build_generator(opts: TestOptions, wl: workloads.Workload,
     return g.phases(*steps)
 
 
-def run(opts: TestOptions, console: Console) -> int:
-    validate(opts)
+@dataclass
+class Outcome:
+    """What one run came to: its exit code, and what ``test-all`` tabulates."""
+
+    code: int
+    run_dir: Path
+    verdict: str  # valid, invalid, unknown, or error: the run itself failed
+    ops: int  # client ops completed (ok, fail or info)
+    error: str | None = None
+    interrupted: bool = False  # Ctrl-C or SIGTERM: a caller running many should stop
+
+
+def lab_host_names(n: int) -> list[str]:
+    """The hosts a lab of ``n`` will have (the lab role names them n1..nN)."""
+    return [f"n{i}" for i in range(1, n + 1)]
+
+
+def run(opts: TestOptions, console: Console, where: Mapping[str, str] | None = None) -> int:
+    """One test; the exit code. See :func:`execute`."""
+    return execute(opts, console, where).code
+
+
+def execute(opts: TestOptions, console: Console,
+            where: Mapping[str, str] | None = None) -> Outcome:
+    """Validate every option, then run the test. Bad input raises UsageError
+    before a host is touched, a lab brought up or a run directory made."""
+    validate(opts, where)
     inv = opts.inventory
     if inv is None:
         if not lab.is_up():
+            # The grudge's hosts must be the lab's before the lab is made for it.
+            check_grudge_hosts(opts, lab_host_names(opts.lab_nodes))
             console.log(f"bringing up the local lab ({opts.lab_nodes} hosts)")
             lab.up(opts.lab_nodes)
         inv = paths.LAB_INVENTORY
     nodes = inventory.load(inv)
+    check_grudge_hosts(opts, [n.name for n in nodes])
     tls = next((n.tls for n in nodes if n.tls is not None), None)
     auth = next((n.auth for n in nodes if n.auth is not None), None)
     if (tls is not None or auth is not None) and opts.api != "v3":
@@ -233,7 +463,7 @@ def run(opts: TestOptions, console: Console) -> int:
 
 
 def _run(opts: TestOptions, test: dict[str, Any], nodes: list[inventory.Node],
-         ansible: Ansible, run_dir: Path, console: Console) -> int:
+         ansible: Ansible, run_dir: Path, console: Console) -> Outcome:
     wl = workloads.WORKLOADS[opts.workload]({**vars(opts), "out_dir": run_dir})
     names = [n.name for n in nodes]
     try:
@@ -244,6 +474,7 @@ def _run(opts: TestOptions, test: dict[str, Any], nodes: list[inventory.Node],
     history = HistoryWriter(run_dir / "history.jsonl")
     status = LiveStatus(console, opts.time_limit)
     failure: str | None = None
+    interrupted = False
     try:
         if opts.db == "existing":
             # Someone else's cluster: no install, no wipe; only check that
@@ -275,6 +506,7 @@ def _run(opts: TestOptions, test: dict[str, Any], nodes: list[inventory.Node],
         failure = str(e)
     except KeyboardInterrupt as e:
         failure = "terminated" if isinstance(e, Terminated) else "interrupted"
+        interrupted = True
     except Exception as e:
         log.exception("run failed")
         failure = f"{type(e).__name__}: {e}"
@@ -283,15 +515,17 @@ def _run(opts: TestOptions, test: dict[str, Any], nodes: list[inventory.Node],
         # As in Jepsen: logs are collected and the cluster released before
         # the analysis, which may take long and needs the logs.
         _cleanup(opts, ansible, nem, test, console)
+    done = sum(1 for op in history.ops if op.is_client and op.type != INVOKE)
     if failure is not None:
         console.print(f"[red]error:[/red] {escape(failure)}", soft_wrap=True, highlight=False)
         console.print(f"history and logs: {run_dir}")
-        return EXIT_UNKNOWN
+        return Outcome(EXIT_UNKNOWN, run_dir, "error", done, failure, interrupted)
     console.log("checking")
     ops = history.ops
     checkers = [*wl.checkers, *standard_checkers(run_dir), LogPatternChecker(run_dir)]
     results = compose(checkers, test, ops)
-    return report(results, test, ops, run_dir, opts, console)
+    code = report(results, test, ops, run_dir, opts, console)
+    return Outcome(code, run_dir, VERDICTS[code], done)
 
 
 def report(results: dict[str, Any], test: Mapping[str, Any], ops: list[Op], run_dir: Path,
@@ -409,4 +643,5 @@ def _cleanup(opts: TestOptions, ansible: Ansible, nem: nemesis.NemesisPackage,
                           soft_wrap=True)
 
 
-__all__ = ["EXIT_INVALID", "EXIT_UNKNOWN", "EXIT_VALID", "UNKNOWN", "TestOptions", "run"]
+__all__ = ["EXIT_INVALID", "EXIT_UNKNOWN", "EXIT_VALID", "OPTIONS", "UNKNOWN", "Option", "Outcome",
+           "TestOptions", "UsageError", "execute", "run", "validate"]

@@ -32,8 +32,7 @@ from typing import Any
 
 import yaml
 
-from pyharness.ansible import Ansible
-from pyharness.history import INFO, Op
+from pyharness.history import INFO
 from pyharness.nemesis.leader import find_leader
 
 log = logging.getLogger(__name__)
@@ -134,7 +133,7 @@ CUTS: dict[str, Callable[[Sequence[str], random.Random], Cut]] = {
     "bridge": bridge,
 }
 
-# Shapes that need more than the node list: resolved by PartitionNemesis.
+# Shapes that need more than the node list: resolved by cut_for.
 SPECIAL = ("isolate-leader", "grudge")
 ALL_SHAPES = (*CUTS, *SPECIAL)
 
@@ -192,27 +191,5 @@ def cut_for(shape: str, nodes: Sequence[str], rng: random.Random, test: Mapping[
     return CUTS[shape](nodes, rng)
 
 
-class PartitionNemesis:
-    """start-partition applies a grudge of the given shape; stop-partition heals.
-
-    Kept for callers that want only partitions; :mod:`pyharness.nemesis.faults`
-    runs partitions the same way alongside other faults."""
-
-    fs = frozenset({"start-partition", "stop-partition"})
-
-    def __init__(self, ansible: Ansible, nodes: Sequence[str], shape: Shape | str,
-                 rng: random.Random | None = None) -> None:
-        from pyharness.nemesis.faults import FaultNemesis, PartitionFault
-        name = shape if isinstance(shape, str) else next(
-            (k for k, v in SHAPES.items() if v is shape), "random-halves")
-        self._inner = FaultNemesis(ansible, nodes, [PartitionFault(name)], rng or random.Random())
-
-    def invoke(self, test: Mapping[str, Any], op: Op) -> Op:
-        return self._inner.invoke(test, op)
-
-    def heal(self, test: Mapping[str, Any]) -> None:
-        self._inner.heal(test)
-
-
-__all__ = ["ALL_SHAPES", "CUTS", "INFO", "SHAPES", "Cut", "Grudge", "PartitionNemesis",
+__all__ = ["ALL_SHAPES", "CUTS", "INFO", "SHAPES", "Cut", "Grudge",
            "complete_grudge", "cut_for", "load_grudge"]

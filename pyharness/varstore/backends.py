@@ -27,6 +27,7 @@ from typing import Any, Protocol
 import etcd
 
 from pyharness import etcd_v2, etcd_v3
+from pyharness.endpoints import node_endpoint, open_connection
 from pyharness.etcd_v2 import Triage
 
 
@@ -160,9 +161,6 @@ def connect(api: str, address: str, port: int, timeout: float) -> Backend:
 def for_test(test: Mapping[str, Any], node: str) -> Backend:
     """The backend a workload client uses on ``node``, from the test's
     options: its API, and on v3 the TLS and auth the other clients use."""
-    from pyharness.workloads.base import node_endpoint  # workloads import varstore
-    from pyharness.workloads.v3_clients import open_connection
-
     if test.get("options", {}).get("api", "v2") == "v3":
         return V3(open_connection(test, node))
     address, port = node_endpoint(test, node)

@@ -26,7 +26,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pyharness.history import FAIL, INFO, INVOKE, OK, Op
+from pyharness.client import failed
+from pyharness.history import FAIL, INVOKE, OK, Op
 from pyharness.varstore.lattice import lattice
 from pyharness.varstore.store import VarStore, VarStoreError
 
@@ -63,6 +64,5 @@ def perform(store: VarStore, inv: Op, types: Mapping[str, str], read_timeout: fl
     except VarStoreError as e:
         return inv.completion(FAIL, error=e.code)
     except Exception as e:
-        t = store.classify(e)
-        return inv.completion(FAIL if t.definite or inv.f == "read" else INFO, error=t.error)
+        return failed(inv, store.classify(e), no_effect=inv.f == "read")
     raise ValueError(f"varstore: unknown f {inv.f!r}")

@@ -3,9 +3,7 @@ and go, the ops to run after healing, and the checkers that judge them."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from checkers.core import Checker
 from pyharness.client import Client
@@ -19,8 +17,3 @@ class Workload:
     generator: Generator
     final_generator: Generator | None = None
     checkers: list[Checker] = field(default_factory=list)
-
-
-def node_endpoint(test: Mapping[str, Any], node: str) -> tuple[str, int]:
-    n = test["nodes"][node]
-    return n["address"], int(n["client_port"])

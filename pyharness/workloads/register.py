@@ -27,8 +27,10 @@ import etcd
 from checkers.linearizable import Linearizable
 from pyharness import etcd_v2
 from pyharness import generator as g
-from pyharness.history import FAIL, INFO, OK, Op
-from pyharness.workloads.base import Workload, node_endpoint
+from pyharness.client import failed
+from pyharness.endpoints import node_endpoint
+from pyharness.history import OK, Op
+from pyharness.workloads.base import Workload
 from pyharness.workloads.v3_clients import RegisterClientV3
 
 VALUES = 5
@@ -69,9 +71,7 @@ class RegisterClient:
                 self.conn.write(path, str(new), prevValue=str(expected))
                 return op.completion(OK)
         except Exception as e:
-            t = etcd_v2.classify(e)
-            definite = t.definite or op.f == "read"
-            return op.completion(FAIL if definite else INFO, error=t.error)
+            return failed(op, etcd_v2.classify(e), no_effect=op.f == "read")
         raise ValueError(f"register client: unknown f {op.f!r}")
 
 

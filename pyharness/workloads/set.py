@@ -21,9 +21,11 @@ import etcd
 
 from checkers.set import SetChecker
 from pyharness import etcd_v2
+from pyharness.client import failed
+from pyharness.endpoints import node_endpoint
 from pyharness.generator import Iterate, limit, repeat, until_ok
-from pyharness.history import FAIL, INFO, OK, Op
-from pyharness.workloads.base import Workload, node_endpoint
+from pyharness.history import FAIL, OK, Op
+from pyharness.workloads.base import Workload
 from pyharness.workloads.v3_clients import SetClientV3
 
 MAX_CAS_ATTEMPTS = 20  # bound on conflict retries inside one add
@@ -58,7 +60,7 @@ class SetClient:
             try:
                 values, _ = self._read()
             except Exception as e:
-                return op.completion(FAIL, error=etcd_v2.classify(e).error)
+                return failed(op, etcd_v2.classify(e), no_effect=True)
             return op.completion(OK, value=sorted(values))
         if op.f == "add":
             return self._add(op)
@@ -73,7 +75,7 @@ class SetClient:
             except Exception as e:
                 # Every earlier CAS of this op failed definitely, and a read
                 # writes nothing: the add certainly did not happen.
-                return _with_attempts(op.completion(FAIL, error=etcd_v2.classify(e).error),
+                return _with_attempts(failed(op, etcd_v2.classify(e), no_effect=True),
                                       conflicts)
             new = json.dumps([*values, op.value], separators=(",", ":"))
             try:
@@ -85,9 +87,7 @@ class SetClient:
                 conflicts += 1  # someone else's add won the race; ours had no effect
                 continue
             except Exception as e:
-                t = etcd_v2.classify(e)
-                done = op.completion(FAIL if t.definite else INFO, error=t.error)
-                return _with_attempts(done, conflicts)
+                return _with_attempts(failed(op, etcd_v2.classify(e)), conflicts)
             return _with_attempts(op.completion(OK), conflicts)
         return _with_attempts(op.completion(FAIL, error=["too-many-conflicts"]), conflicts)
 

@@ -18,9 +18,8 @@ serializable (local to the member, possibly stale), which the checkers
 should then catch under partitions. A timeout on a write, cas or add is
 ``info``; a read that fails is ``fail``: reads have no effect.
 
-Test options read here: ``serializable``, and for TLS clusters ``tls_ca``,
-``tls_cert``, ``tls_key`` (paths on the driver's machine), which also switch
-the scheme to https.
+Test options read here: ``serializable``; TLS and authentication are read by
+:func:`pyharness.endpoints.open_connection`.
 """
 
 from __future__ import annotations
@@ -28,32 +27,14 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from pyharness import etcd_v3
-from pyharness.history import FAIL, INFO, OK, Op
-from pyharness.workloads.base import node_endpoint
+from pyharness.client import failed
+from pyharness.endpoints import open_connection
+from pyharness.history import FAIL, OK, Op
 
 MAX_CAS_ATTEMPTS = 20  # bound on conflict retries inside one add, as in v2
-
-
-def tls_options(options: Mapping[str, Any]) -> etcd_v3.TLS | None:
-    ca, cert, key = (options.get(k) for k in ("tls_ca", "tls_cert", "tls_key"))
-    if not (ca or cert or key):
-        return None
-    return etcd_v3.TLS(ca=ca, cert=cert, key=key)
-
-
-def open_connection(test: Mapping[str, Any], node: str) -> etcd_v3.Connection:
-    options = test.get("options", {})
-    address, port = node_endpoint(test, node)
-    conn = etcd_v3.connect(address, port, timeout=test["op_timeout"], tls=tls_options(options))
-    if options.get("auth_user"):
-        # The password stays in its file: test.json records only the path.
-        password = Path(options["auth_password_file"]).read_text().strip()
-        conn.authenticate(str(options["auth_user"]), password)
-    return conn
 
 
 def _serializable(test: Mapping[str, Any]) -> bool:
@@ -83,7 +64,7 @@ class SetClientV3:
             try:
                 kv = self._read()
             except Exception as e:
-                return op.completion(FAIL, error=etcd_v3.classify(e).error)
+                return failed(op, etcd_v3.classify(e), no_effect=True)
             return op.completion(OK, value=sorted(_values(kv)))
         if op.f == "add":
             return self._add(op)
@@ -95,7 +76,7 @@ class SetClientV3:
         try:
             kv = self._read()
         except Exception as e:
-            return op.completion(FAIL, error=etcd_v3.classify(e).error)  # reads write nothing
+            return failed(op, etcd_v3.classify(e), no_effect=True)  # reads write nothing
         for _attempt in range(MAX_CAS_ATTEMPTS):
             new = json.dumps([*_values(kv), op.value], separators=(",", ":"))
             guard = (etcd_v3.compare_absent(self.key) if kv is None
@@ -106,9 +87,7 @@ class SetClientV3:
             except Exception as e:
                 # Every earlier txn of this op failed its compare, so only
                 # this one may have taken effect.
-                t = etcd_v3.classify(e)
-                return _with_conflicts(op.completion(FAIL if t.definite else INFO,
-                                                     error=t.error), conflicts)
+                return _with_conflicts(failed(op, etcd_v3.classify(e)), conflicts)
             if r.succeeded:
                 return _with_conflicts(op.completion(OK), conflicts)
             conflicts += 1  # another add won the race; ours had no effect
@@ -159,7 +138,5 @@ class RegisterClientV3:
                 return op.completion(OK) if r.succeeded else op.completion(
                     FAIL, error=["compare-failed"])
         except Exception as e:
-            t = etcd_v3.classify(e)
-            definite = t.definite or op.f == "read"
-            return op.completion(FAIL if definite else INFO, error=t.error)
+            return failed(op, etcd_v3.classify(e), no_effect=op.f == "read")
         raise ValueError(f"register client: unknown f {op.f!r}")
