@@ -416,6 +416,8 @@ class Analysis:
     adj: list[dict[int, int]]
     orders: dict[Any, list[Any]]
     writer: dict[tuple[Any, Any], int]
+    #: key → ok txns whose append to it no read observed
+    unobserved: dict[Any, set[int]] = field(default_factory=dict)
     anomalies: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
 
@@ -483,6 +485,7 @@ def analyze(history: Sequence[Op], relations: int = DATA | PROCESS | REALTIME) -
 
     # Per-read checks, and the longest read of each key.
     longest: dict[Any, list[Any]] = {}
+    observed: dict[Any, set[Any]] = {}
     for t in nodes:
         if t.type != OK:
             continue
@@ -503,6 +506,7 @@ def analyze(history: Sequence[Op], relations: int = DATA | PROCESS | REALTIME) -
                 if w is not None and w != t.id and last_append.get((w, k)) != v[-1]:
                     a.add("G1b", {"op": t.describe(), "key": k, "element": v[-1],
                                   "writer": nodes[w].describe()})
+            observed.setdefault(k, set()).update(v)
             if len(v) > len(longest.get(k, ())):
                 longest[k] = v
     a.orders = longest
@@ -536,6 +540,21 @@ def analyze(history: Sequence[Op], relations: int = DATA | PROCESS | REALTIME) -
                 edge(prev, w, WW)
             if w is not None:
                 prev = w
+    # Committed appends that no read observed: lists only grow, so each comes
+    # after every observed element of its key (after the longest read).
+    unobserved: dict[Any, set[int]] = {}
+    for t in nodes:
+        if t.type == OK:
+            for f, k, v in t.mops:
+                if f == "append" and v not in observed.get(k, ()):
+                    unobserved.setdefault(k, set()).add(t.id)
+    a.unobserved = unobserved
+    for k, ws in unobserved.items():
+        order = longest.get(k, [])
+        last_writer = writer.get((k, order[-1])) if order else None
+        if last_writer is not None:
+            for w in ws:
+                edge(last_writer, w, WW)
     # wr and rw, from each transaction's external reads.
     for t in nodes:
         if t.type != OK:
@@ -551,6 +570,9 @@ def analyze(history: Sequence[Op], relations: int = DATA | PROCESS | REALTIME) -
             if len(v) < len(order):
                 w = writer.get((k, order[len(v)]))
                 if w is not None:
+                    edge(t.id, w, RW)
+            elif k in unobserved:
+                for w in unobserved[k]:
                     edge(t.id, w, RW)
     if relations & PROCESS:
         last: dict[Any, int] = {}
@@ -623,6 +645,14 @@ def explain_edge(a: Analysis, e: Edge) -> dict[str, Any]:
                                  why=f"T2 appended {_fmt(order[nxt])} after T1 appended "
                                      f"{_fmt(order[i])} to {_fmt(k)}")
                         return d
+        for k, ws in a.unobserved.items():
+            order = a.orders.get(k, [])
+            if y in ws and order and a.writer.get((k, order[-1])) == x:
+                v = _appended(t2, k)
+                d.update(key=k, value=order[-1], next=v,
+                         why=f"T2 appended {_fmt(v)} after T1 appended {_fmt(order[-1])} to "
+                             f"{_fmt(k)} (no read saw {_fmt(v)}: it follows every element read)")
+                return d
     elif bit == WR:
         for k, v in _external_reads(t2):
             if v and a.writer.get((k, v[-1])) == x:
@@ -637,6 +667,12 @@ def explain_edge(a: Analysis, e: Edge) -> dict[str, Any]:
                          why=f"T1 read {_fmt(k)} = {_fmt(v)} and did not observe T2's append "
                              f"of {_fmt(order[len(v)])}")
                 return d
+            if len(v) == len(order) and y in a.unobserved.get(k, ()):
+                nv = _appended(t2, k)
+                d.update(key=k, value=nv, read=v,
+                         why=f"T1 read {_fmt(k)} = {_fmt(v)} and did not observe T2's append "
+                             f"of {_fmt(nv)}")
+                return d
     elif bit == PROCESS:
         d["why"] = f"process {t1.invoke.process} executed T1 before T2"
         return d
@@ -647,6 +683,10 @@ def explain_edge(a: Analysis, e: Edge) -> dict[str, Any]:
         return d
     d["why"] = f"of a {rel} dependency"
     return d
+
+
+def _appended(t: Txn, k: Any) -> Any:
+    return next((v for f, kk, v in t.mops if f == "append" and kk == k), None)
 
 
 def explain_cycle(a: Analysis, cycle: Sequence[Edge]) -> str:

@@ -26,7 +26,7 @@ def standard_checkers(out_dir: Path) -> list[Checker]:
 
 
 def checker_names() -> list[str]:
-    return ["linear", "log-file-pattern", "perf", "set", "stats", "timeline",
+    return ["linear", "list-append", "log-file-pattern", "perf", "set", "stats", "timeline",
             "unhandled-exceptions"]
 
 
@@ -39,6 +39,9 @@ def named_checker(name: str, out_dir: Path, model: str | None, hint: str,
         return checker_for(model, hint, options, time_limit, out_dir)
     if name == "set":
         return SetChecker()
+    if name == "list-append":
+        from checkers.list_append import MODELS, ListAppendChecker
+        return ListAppendChecker(model if model in MODELS else "strict-serializable", out_dir)
     if name == "log-file-pattern":
         from checkers.log_patterns import LogPatternChecker
         return LogPatternChecker(out_dir)
@@ -83,11 +86,17 @@ def run_checkers(path: Path, names: list[str], model: str | None, time_limit: fl
     loaded = read_history(path)
     out = out_dir or path.parent
     checkers = [named_checker(n, out, model, loaded.model_hint, loaded.options, time_limit)
-                for n in (names or ["linear"])]
+                for n in (names or [_default_checker(loaded.ops)])]
     _attach(checkers, progress)
     results = compose(checkers, {}, loaded.ops)
     results["format"] = loaded.format
     return results, out
+
+
+def _default_checker(ops: list[Any]) -> str:
+    """``list-append`` for transactional (f ``txn``) histories, else ``linear``."""
+    fs = {op.f for op in ops if op.is_client}
+    return "list-append" if fs == {"txn"} else "linear"
 
 
 def _attach(checkers: list[Checker], progress: Callable[[int, int], None] | None) -> None:

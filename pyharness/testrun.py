@@ -95,6 +95,8 @@ class UsageError(ValueError):
 def validate(opts: TestOptions) -> None:
     if opts.workload not in workloads.WORKLOADS:
         raise UsageError(f"--workload must be one of {', '.join(workloads.names())}")
+    if opts.workload in ("append", "lock") and opts.api != "v3":
+        raise UsageError(f"--workload {opts.workload} needs --api v3 (etcd's v3 transactions)")
     try:
         faults = nemesis.parse_spec(opts.nemesis)
     except ValueError as e:

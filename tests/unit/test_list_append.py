@@ -241,3 +241,29 @@ def test_malformed_micro_op_is_an_error() -> None:
     h = H().then(0, [["write", "x", 1]])
     with pytest.raises(ValueError, match="micro-op"):
         analyze(h.ops)
+
+
+def test_unobserved_appends_follow_every_observed_element() -> None:
+    # The shape of Elle's paper example: T4's append of 3 to key 20 is never
+    # read, yet it must come after [1 2 4], which T3 read and T3 wrote the 4 of.
+    h = H().then(0, [["append", 10, 1], ["append", 10, 3], ["append", 11, 2],
+                     ["append", 20, 1], ["append", 20, 2]])
+    h.concurrent((1, [["append", 11, 8], ["r", 10, [1, 3]]]),
+                 (2, [["append", 20, 4], ["r", 11, [2, 8]], ["r", 20, [1, 2, 4]]]),
+                 (3, [["r", 10, [1, 3]], ["r", 11, [2]], ["append", 20, 3]]))
+    r = check(h)
+    assert "G-single" in r["anomaly-types"], r["anomaly-types"]
+    g = r["anomalies"]["G-single"][0]
+    assert {op["index"] for op in g["cycle"]} == {completion_index(h, p) for p in (1, 2, 3)}
+    assert "appended 3 after" in g["explanation"]
+
+
+def test_lost_update_is_caught() -> None:
+    # Both read [1] and append; the final read shows only one of them.
+    h = H().then(0, [["append", "x", 1]])
+    h.concurrent((1, [["r", "x", [1]], ["append", "x", 2]]),
+                 (2, [["r", "x", [1]], ["append", "x", 3]]))
+    h.then(3, [["r", "x", [1, 3]]])
+    r = check(h)
+    assert r["valid?"] is False
+    assert "G-single" in r["anomaly-types"], r["anomaly-types"]
