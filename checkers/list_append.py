@@ -102,6 +102,8 @@ MODELS = tuple(PROHIBITED)
 MAX_CYCLES_PER_TYPE = 10
 #: Examples detailed for the non-cycle anomalies.
 MAX_EXAMPLES = 20
+#: Start edges tried per component and kind, looking for a short cycle.
+MAX_CYCLE_STARTS = 32
 #: Start edges tried per component when searching for a G-nonadjacent cycle.
 MAX_NONADJACENT_STARTS = 200
 
@@ -365,22 +367,30 @@ def find_cycles(adj: Sequence[Mapping[int, int]], component: list[int],
         for start, rest in ((WW | extra, WW | extra), (WR, WW | WR | extra),
                             (RW, WW | WR | extra), (RW, DATA | extra)):
             # A start edge u→v closes a cycle iff v ⇝ u over the other relations.
+            # Of the first few such edges, keep the shortest cycle.
             comp = _sub_sccs(adj, component, rest)
+            subs: dict[int, set[int]] = {}
+            for w, c in comp.items():
+                subs.setdefault(c, set()).add(w)
+            best: list[Edge] | None = None
+            tries = 0
             for u in component:
                 cu = comp.get(u)
                 if cu is None:
                     continue
-                hit = None
                 for v, m in adj[u].items():
-                    if m & start and comp.get(v) == cu:
-                        sub = {w for w in members if comp.get(w) == cu}
-                        back = _bfs(adj, sub, rest, v, u)
-                        if back is not None:
-                            hit = [(u, v, _label(m, start)), *back]
-                            break
-                if hit is not None:
-                    found.setdefault(classify(hit), hit)
+                    if not m & start or comp.get(v) != cu:
+                        continue
+                    back = _bfs(adj, subs[cu], rest, v, u)
+                    tries += 1
+                    if back is not None and (best is None or len(back) + 1 < len(best)):
+                        best = [(u, v, _label(m, start)), *back]
+                    if tries >= MAX_CYCLE_STARTS or (best is not None and len(best) == 2):
+                        break
+                if tries >= MAX_CYCLE_STARTS or (best is not None and len(best) == 2):
                     break
+            if best is not None:
+                found.setdefault(classify(best), best)
         # G-nonadjacent: rw edges separated by at least one other edge.
         allowed = DATA | extra
         size = sum(len(adj[u]) for u in component)
