@@ -26,7 +26,7 @@ def standard_checkers(out_dir: Path) -> list[Checker]:
 
 
 def checker_names() -> list[str]:
-    return ["linear", "list-append", "log-file-pattern", "perf", "set", "stats", "timeline",
+    return ["linear", "list-append", "lock", "log-file-pattern", "perf", "set", "stats", "timeline",
             "unhandled-exceptions"]
 
 
@@ -42,6 +42,9 @@ def named_checker(name: str, out_dir: Path, model: str | None, hint: str,
     if name == "list-append":
         from checkers.list_append import MODELS, ListAppendChecker
         return ListAppendChecker(model if model in MODELS else "strict-serializable", out_dir)
+    if name == "lock":
+        from checkers.lock import LockChecker
+        return LockChecker()
     if name == "log-file-pattern":
         from checkers.log_patterns import LogPatternChecker
         return LogPatternChecker(out_dir)
