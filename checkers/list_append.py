@@ -373,6 +373,8 @@ def find_cycles(adj: Sequence[Mapping[int, int]], component: list[int],
             for w, c in comp.items():
                 subs.setdefault(c, set()).add(w)
             best: list[Edge] | None = None
+            # A huge component gets fewer tries: each BFS may cross all of it.
+            starts = MAX_CYCLE_STARTS if len(component) < 1000 else 4
             tries = 0
             for u in component:
                 cu = comp.get(u)
@@ -385,9 +387,9 @@ def find_cycles(adj: Sequence[Mapping[int, int]], component: list[int],
                     tries += 1
                     if back is not None and (best is None or len(back) + 1 < len(best)):
                         best = [(u, v, _label(m, start)), *back]
-                    if tries >= MAX_CYCLE_STARTS or (best is not None and len(best) == 2):
+                    if tries >= starts or (best is not None and len(best) == 2):
                         break
-                if tries >= MAX_CYCLE_STARTS or (best is not None and len(best) == 2):
+                if tries >= starts or (best is not None and len(best) == 2):
                     break
             if best is not None:
                 found.setdefault(classify(best), best)
