@@ -29,8 +29,8 @@ def standard_checkers(out_dir: Path) -> list[Checker]:
 
 
 def checker_names() -> list[str]:
-    return ["faults", "linear", "log-file-pattern", "perf", "set", "stats", "timeline",
-            "unhandled-exceptions"]
+    return ["faults", "linear", "list-append", "lock", "log-file-pattern", "perf", "set", "stats",
+            "timeline", "unhandled-exceptions"]
 
 
 def named_checker(name: str, out_dir: Path, model: str | None, hint: str,
@@ -42,6 +42,12 @@ def named_checker(name: str, out_dir: Path, model: str | None, hint: str,
         return checker_for(model, hint, options, time_limit, out_dir)
     if name == "set":
         return SetChecker()
+    if name == "list-append":
+        from checkers.list_append import MODELS, ListAppendChecker
+        return ListAppendChecker(model if model in MODELS else "strict-serializable", out_dir)
+    if name == "lock":
+        from checkers.lock import LockChecker
+        return LockChecker()
     if name == "log-file-pattern":
         from checkers.log_patterns import LogPatternChecker
         return LogPatternChecker(out_dir)
@@ -98,7 +104,7 @@ def run_checkers(path: Path, names: list[str], model: str | None, time_limit: fl
     loaded = read_history(path)
     out = out_dir or path.parent
     checkers = [named_checker(n, out, model, loaded.model_hint, loaded.options, time_limit)
-                for n in (names or ["linear"])]
+                for n in (names or [_default_checker(loaded.ops)])]
     _attach(checkers, progress)
     results = _judged(compose(checkers, {}, loaded.ops), loaded.ops)
     results["format"] = loaded.format
@@ -136,6 +142,12 @@ def _judged(results: dict[str, Any], ops: list[Op]) -> dict[str, Any]:
         results["valid?"] = UNKNOWN
         results["reason"] = "the history is empty: nothing to check"
     return results
+
+
+def _default_checker(ops: list[Any]) -> str:
+    """``list-append`` for transactional (f ``txn``) histories, else ``linear``."""
+    fs = {op.f for op in ops if op.is_client}
+    return "list-append" if fs == {"txn"} else "linear"
 
 
 def _attach(checkers: list[Checker], progress: Callable[[int, int], None] | None) -> None:

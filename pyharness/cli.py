@@ -285,11 +285,12 @@ def analyze(
              "or a run directory in the store.")],
     model: Annotated[str | None, typer.Option(
         help="Linearizability model: cas-register, register or kv. "
-             "Default: the one the history's format implies.")] = None,
+             "Default: the one the history's format implies. For list-append (txn) "
+             "histories, the consistency model (default strict-serializable).")] = None,
     checker: Annotated[list[str] | None, typer.Option(
-        help="Checker to run (repeatable): linear, set, stats, unhandled-exceptions, perf, "
-             "timeline, log-file-pattern. Default: linear for a file, the run's own for a "
-             "run directory.")] = None,
+        help="Checker to run (repeatable): linear, list-append, set, stats, "
+             "unhandled-exceptions, perf, timeline, log-file-pattern. Default: list-append "
+             "for a txn history file, else linear; the run's own for a run directory.")] = None,
     time_limit: Annotated[float | None, typer.Option(
         help="Seconds the linearizability search may take before answering unknown.")] = None,
     out_dir: Annotated[Path | None, typer.Option(
@@ -312,8 +313,10 @@ def analyze(
     if not path.is_dir() and not path.is_file():
         # a FIFO would block forever and /dev/zero never ends
         raise _fail(f"{path}: not a regular file or a run directory")
-    if model is not None and model not in ("cas-register", "register", "kv"):
-        raise _fail("--model must be one of cas-register, kv, register")
+    from checkers.list_append import MODELS as TXN_MODELS
+    if model is not None and model not in ("cas-register", "register", "kv", *TXN_MODELS):
+        raise _fail("--model must be one of cas-register, kv, register, or for list-append "
+                    f"histories {', '.join(TXN_MODELS)}")
     if time_limit is not None and not (math.isfinite(time_limit) and time_limit > 0):
         raise _fail(f"--time-limit must be a positive number of seconds, got {time_limit}")
     bar = Progress(TextColumn("checking"), BarColumn(), MofNCompleteColumn(),

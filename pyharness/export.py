@@ -36,6 +36,7 @@ from typing import Any
 import edn_format
 from edn_format import Keyword
 
+from pyharness.formats import txn
 from pyharness.history import NEMESIS, Op
 
 # Names that read back as one plain keyword. A "/" would make a namespaced
@@ -92,11 +93,15 @@ def _data(v: Any) -> str:
     return edn_format.dumps(to_edn(v))
 
 
+def _value(op: Op) -> str:
+    return _data(txn.value_to_edn(op.value) if op.f == txn.TXN_F else op.value)
+
+
 def op_line(op: Op) -> str:
     """One op as EDN text: the same data as ``edn_format.dumps(op_to_edn(op))``."""
     process = ":" + NEMESIS if op.process == NEMESIS else _data(op.process)
     parts = [f"{{:index {_data(op.index)} :time {_data(op.time)} :process {process} "
-             f":type {_name(op.type)} :f {_name(op.f)} :value {_data(op.value)}"]
+             f":type {_name(op.type)} :f {_name(op.f)} :value {_value(op)}"]
     if op.error is not None:
         parts.append(f":error {_data(op.error)}")
     if op.node is not None:

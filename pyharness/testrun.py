@@ -294,6 +294,8 @@ def validate(opts: TestOptions, where: Mapping[str, str] | None = None) -> None:
         raise usage("no_quorum", "needs --api v2 (for v3 use --serializable)")
     if opts.store_bug is not None and opts.workload != "varstore":
         raise usage("store_bug", "needs --workload varstore")
+    if opts.workload in ("append", "lock") and opts.api != "v3":
+        raise usage("workload", f"{opts.workload} needs --api v3 (etcd's v3 transactions)")
 
 
 def grudge_syntax(path: Path) -> str | None:

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pyharness.formats import txn
 from pyharness.formats.edn import read_edn
 from pyharness.formats.jepsen_log import looks_like, read_jepsen_log
 from pyharness.formats.porcupine import KV_FS, read_porcupine_kv
@@ -134,5 +135,6 @@ def read_history(path: Path | str, format: str | None = None) -> LoadedHistory:
     except KeyError:
         raise ValueError(f"unknown history format {fmt!r}; known: {', '.join(FORMATS)}") from None
     ops = reader(path)
+    txn.validate(ops, path, fmt)
     hint, options = semantics(ops)
     return LoadedHistory(ops, fmt, hint, options)
