@@ -196,6 +196,14 @@ def test(
     no_quorum: Annotated[bool, typer.Option(
         "--no-quorum",
         help="register: plain reads, which may be stale, instead of quorum reads.")] = False,
+    lock_fencing: Annotated[bool, typer.Option(
+        "--lock-fencing", help="lock: guard each write by the lock key's revision (safe under "
+                               "pauses), instead of trusting the lock alone.")] = False,
+    lock_ttl: Annotated[int, typer.Option(
+        help="lock: seconds of the lease that holds the lock.")] = _D.lock_ttl,
+    consistency_model: Annotated[str, typer.Option(
+        help="append: the model the list-append checker holds etcd to.")
+    ] = _D.consistency_model,
 ) -> None:
     """Set up etcd, run load under faults, heal, check, collect logs, tear down.
 

@@ -69,6 +69,9 @@ class TestOptions:
     lab_nodes: int = 5
     ops_per_key: int = 100
     no_quorum: bool = False
+    lock_fencing: bool = False
+    lock_ttl: int = 2
+    consistency_model: str = "strict-serializable"
     api: str = "v2"
     serializable: bool = False
     junit: Path | None = None
@@ -179,6 +182,11 @@ def _store_bugs() -> Sequence[str]:
     return BUGS
 
 
+def _txn_models() -> Sequence[str]:
+    from checkers.list_append import MODELS
+    return MODELS
+
+
 def _parsed_by(parse: Callable[[Any], object]) -> Callable[[Any], str | None]:
     """A check by one of the nemesis' own parsers, which say what is wrong."""
     def allowed(v: str) -> str | None:
@@ -242,6 +250,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("serializable", "--serializable", "bool"),
     Option("ops_per_key", "--ops-per-key", "int", _interval(1, 1_000_000, integer=True)),
     Option("no_quorum", "--no-quorum", "bool"),
+    Option("lock_fencing", "--lock-fencing", "bool"),
+    Option("lock_ttl", "--lock-ttl", "int", _interval(1, 3600, integer=True)),
+    Option("consistency_model", "--consistency-model", "str", _one_of(_txn_models)),
 )
 BY_FIELD = {o.field: o for o in OPTIONS}
 BY_KEY = {o.key: o for o in OPTIONS}
