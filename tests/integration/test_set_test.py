@@ -57,7 +57,8 @@ def test_set_with_partitions_is_valid_and_partitions_took_effect(
 def test_unknown_workload_and_nemesis_are_one_line_errors() -> None:
     r = pyharness("test", "--workload", "nope")
     assert r.returncode == 2
-    expected = f"error: --workload must be one of {', '.join(workloads.names())}"
+    expected = (f"error: --workload must be one of {', '.join(workloads.names())}, "
+                "got 'nope'")
     assert r.stderr.strip().splitlines() == [expected]
     r = pyharness("test", "--nemesis", "nope")
     assert r.returncode == 2
