@@ -29,7 +29,8 @@ from __future__ import annotations
 
 import dataclasses
 import random
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any, Final, Union
 
@@ -53,39 +54,113 @@ SLEEP = "sleep"  # an op type the interpreter runs by idling the thread; never r
 LOG = "log"  # an op type the interpreter logs; never recorded
 
 
+def _ordered(threads: Iterable[Thread]) -> list[Thread]:
+    """Client threads in number order, then named ones (the nemesis): the
+    order the interpreter created them in, so a seed picks the same thread
+    whatever Python's string hashing."""
+    ints = sorted(t for t in threads if isinstance(t, int))
+    return ints + sorted(t for t in threads if not isinstance(t, int))
+
+
+class _Kept(Mapping[Thread, Any]):
+    """The part of a mapping whose threads ``keep`` accepts, without a copy."""
+
+    __slots__ = ("_base", "_keep")
+
+    def __init__(self, base: Mapping[Thread, Any], keep: Callable[[Thread], bool]) -> None:
+        self._base, self._keep = base, keep
+
+    def __getitem__(self, t: Thread) -> Any:
+        if not self._keep(t):
+            raise KeyError(t)
+        return self._base[t]
+
+    def __contains__(self, t: object) -> bool:
+        return t in self._base and self._keep(t)  # type: ignore[arg-type]
+
+    def __iter__(self) -> Iterator[Thread]:
+        return (t for t in self._base if self._keep(t))
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+class _KeptSet(AbstractSet[Thread]):
+    """The part of a set of threads that ``keep`` accepts, without a copy."""
+
+    __slots__ = ("_base", "_keep")
+
+    def __init__(self, base: AbstractSet[Thread], keep: Callable[[Thread], bool]) -> None:
+        self._base, self._keep = base, keep
+
+    def __contains__(self, t: object) -> bool:
+        return t in self._base and self._keep(t)  # type: ignore[arg-type]
+
+    def __iter__(self) -> Iterator[Thread]:
+        return (t for t in self._base if self._keep(t))
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+def _unfiltered(threads: AbstractSet[Thread]) -> AbstractSet[Thread]:
+    """The set a restricted view was made from: for a caller that filters by
+    its own index anyway, which is cheaper than the view's predicate."""
+    while isinstance(threads, _KeptSet):
+        threads = threads._base
+    return threads
+
+
 @dataclass(frozen=True)
 class Context:
     """What a generator may look at: the time, which threads are free, and
-    which process each thread currently runs as."""
+    which process each thread currently runs as.
+
+    The interpreter hands generators *live* views of its own tables rather
+    than copies, so that asking for an op costs the same at 500 threads as at
+    5: a context is only valid during the ``op`` or ``update`` call it was
+    passed to, and a generator must not keep it. ``owners`` (process →
+    thread) makes :meth:`thread_of` a lookup; without it, a scan.
+    """
 
     time: int
-    free_threads: frozenset[Thread]
+    free_threads: AbstractSet[Thread]
     workers: Mapping[Thread, int | str]
     rng: random.Random = field(compare=False, default_factory=random.Random)
+    owners: Mapping[int | str, Thread] | None = field(compare=False, default=None)
 
     def all_threads(self) -> list[Thread]:
         return list(self.workers)
 
     def free_processes(self) -> list[int | str]:
-        return [self.workers[t] for t in self.workers if t in self.free_threads]
+        return [self.workers[t] for t in _ordered(self.free_threads) if t in self.workers]
 
     def some_free_process(self) -> int | str | None:
-        free = [t for t in self.workers if t in self.free_threads]
+        # Free threads, not all workers: under load only a few are free.
+        free = [t for t in _ordered(self.free_threads) if t in self.workers]
         if not free:
             return None
         return self.workers[self.rng.choice(free)] if len(free) > 1 else self.workers[free[0]]
 
     def thread_of(self, process: int | str) -> Thread | None:
+        if self.owners is not None:
+            t = self.owners.get(process)
+            return t if t is not None and t in self.workers \
+                and self.workers[t] == process else None
         for t, p in self.workers.items():
             if p == process:
                 return t
         return None
 
     def restrict(self, keep: Callable[[Thread], bool]) -> Context:
-        workers = {t: p for t, p in self.workers.items() if keep(t)}
+        return dataclasses.replace(self, workers=_Kept(self.workers, keep),
+                                   free_threads=_KeptSet(self.free_threads, keep))
+
+    def only(self, threads: Sequence[Thread]) -> Context:
+        """Restricted to a few known threads: costs their number, not all."""
         return dataclasses.replace(
-            self, workers=workers, free_threads=frozenset(t for t in self.free_threads if keep(t))
-        )
+            self, workers={t: self.workers[t] for t in threads if t in self.workers},
+            free_threads=frozenset(t for t in threads if t in self.free_threads))
 
 
 class Generator:
@@ -529,28 +604,43 @@ class Independent(Generator):
     into groups of ``group_size``; each group works on one key at a time with
     ``make(key)``, whose op values are wrapped as ``[key, value]``. When a
     key's generator is exhausted, its group moves on to the next unused key.
-    Checkers can then judge each key alone."""
+    Checkers can then judge each key alone.
+
+    Only groups with a free thread are asked for an op (the others could not
+    run one), so an op costs the free threads, not all of them."""
 
     group_size: int
     make: Callable[[int], Generator]
     groups: tuple[tuple[int, Generator | None], ...] = ()
     next_key: int = 0
+    # The groups' threads, fixed at the first op: a run's threads never change.
+    layout: tuple[tuple[Thread, ...], ...] = field(default=(), compare=False)
+    group_of: Mapping[Thread, int] = field(default_factory=dict, compare=False)
 
-    def _threads(self, ctx: Context) -> list[list[Thread]]:
+    def _layout(self, ctx: Context) -> tuple[tuple[tuple[Thread, ...], ...], Mapping[Thread, int]]:
+        if self.layout:
+            return self.layout, self.group_of
         threads = sorted(t for t in ctx.workers if isinstance(t, int))
         n = self.group_size
-        return [threads[i:i + n] for i in range(0, len(threads), n)]
+        layout = tuple(tuple(threads[i:i + n]) for i in range(0, len(threads), n))
+        return layout, {t: i for i, ts in enumerate(layout) for t in ts}
 
     def op(self, ctx: Context) -> OpResult:
-        groups_threads = self._threads(ctx)
-        groups = list(self.groups) or [(-1, None)] * len(groups_threads)
+        layout, group_of = self._layout(ctx)
+        groups = list(self.groups) or [(-1, None)] * len(layout)
+        ready = sorted({group_of[t] for t in _unfiltered(ctx.free_threads) if t in group_of})
+        if len(ready) > 1:
+            # Start at a random group, so that ties (ops due now) go to a
+            # random one and a group whose ops finish fast can't starve the
+            # others; stop at the first op that is due now.
+            s = ctx.rng.randrange(len(ready))
+            ready = ready[s:] + ready[:s]
         next_key = self.next_key
         best: tuple[int, Op, tuple[int, Generator]] | None = None
-        pending = False
-        ties = 0
-        for i, threads in enumerate(groups_threads):
+        pending = len(ready) < len(layout)  # a busy group will have ops later
+        for i in ready:
             key, gen = groups[i]
-            sub = ctx.restrict(lambda t, ts=frozenset(threads): t in ts)
+            sub = ctx.only(layout[i])
             for _ in range(2):  # the current key, then at most one fresh key
                 if gen is None:
                     key, gen = next_key, self.make(next_key)
@@ -567,40 +657,33 @@ class Independent(Generator):
                 pending = True
                 continue
             op, nxt = res  # type: ignore[misc]
-            # Ties go to a random group: otherwise a group whose ops finish
-            # fast would starve the others.
             if best is None or op.time < best[1].time:
-                ties = 1
-            elif op.time == best[1].time:
-                ties += 1  # reservoir sampling: each tied group equally likely
-                if ctx.rng.randrange(ties):
-                    continue
-            else:
-                continue
-            best = (i, dataclasses.replace(op, value=[key, op.value]), (key, nxt))
+                best = (i, dataclasses.replace(op, value=[key, op.value]), (key, nxt))
+            if op.time <= ctx.time:
+                break
         if best is None:
             # Nothing was emitted, so nothing changes: asking again hands out
             # the same fresh keys.
             return PENDING if pending else None
         i, op, group = best
         groups[i] = group
-        return op, Independent(self.group_size, self.make, tuple(groups), next_key)
+        return op, Independent(self.group_size, self.make, tuple(groups), next_key,
+                               layout, group_of)
 
     def update(self, ctx: Context, event: Op) -> Generator:
         thread = ctx.thread_of(event.process)
         if not isinstance(thread, int) or not self.groups:
             return self
-        groups_threads = self._threads(ctx)
-        for i, threads in enumerate(groups_threads):
-            if thread in threads and i < len(self.groups):
-                key, gen = self.groups[i]
-                if gen is None:
-                    return self
-                sub = ctx.restrict(lambda t, ts=frozenset(threads): t in ts)
-                groups = list(self.groups)
-                groups[i] = (key, gen.update(sub, _unwrap(event)))
-                return Independent(self.group_size, self.make, tuple(groups), self.next_key)
-        return self
+        i = self.group_of.get(thread)
+        if i is None or i >= len(self.groups):
+            return self
+        key, gen = self.groups[i]
+        if gen is None:
+            return self
+        groups = list(self.groups)
+        groups[i] = (key, gen.update(ctx.only(self.layout[i]), _unwrap(event)))
+        return Independent(self.group_size, self.make, tuple(groups), self.next_key,
+                           self.layout, self.group_of)
 
 
 def independent(group_size: int, make: Callable[[int], GenLike]) -> Generator:

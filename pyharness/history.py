@@ -12,7 +12,8 @@ first as an ``invoke`` when a process starts it, then as its completion:
 Nemesis operations use process ``"nemesis"`` and type ``info``.
 
 On disk a history is JSON Lines (``history.jsonl``), one op per line, appended
-and flushed as ops happen so that a crash of the driver loses no completed op.
+as ops happen and flushed within 50 ms, so that a crash of the driver loses no
+op completed before that.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,28 +92,56 @@ class HistoryError(ValueError):
 
 
 class HistoryWriter:
-    """Appends ops to a JSONL file, assigning index, flushing each line.
+    """Appends ops to a JSONL file, assigning index.
 
-    Thread-safe: workers and the nemesis record through one writer. Each
-    completed op reaches the OS before ``append`` returns, so a crash of the
-    driver keeps every op recorded so far; ``fsync`` is left to ``close`` to
-    keep the hot path cheap.
+    Thread-safe: workers and the nemesis record through one writer. Lines
+    reach the OS in batches: at once when the last flush is older than
+    ``flush_s``, else from a background flusher within ``flush_s``. So a
+    crash of the driver (``kill -9`` included) keeps every op recorded more
+    than ``flush_s`` before it, without a write system call per op at
+    thousands of ops/s. ``fsync`` is left to ``close``.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, flush_s: float = 0.05) -> None:
         self.path = path
+        self.flush_s = flush_s
         self._fh: TextIO = path.open("a", encoding="utf-8")
         self._lock = threading.Lock()
         self._ops: list[Op] = []
+        self._dirty = False
+        self._last_flush = time.monotonic()
+        self._closed = threading.Event()
+        self._flusher = threading.Thread(target=self._flush_loop, name="history-flush",
+                                         daemon=True)
+        self._flusher.start()
 
     def append(self, op: Op) -> Op:
         with self._lock:
             op.index = len(self._ops)
             self._ops.append(op)
-            self._fh.write(json.dumps(op.to_dict(), separators=(",", ":"), default=str))
-            self._fh.write("\n")
-            self._fh.flush()
+            self._fh.write(json.dumps(op.to_dict(), separators=(",", ":"), default=str) + "\n")
+            now = time.monotonic()
+            if now - self._last_flush >= self.flush_s:
+                self._flush(now)
+            else:
+                self._dirty = True
         return op
+
+    def _flush(self, now: float) -> None:
+        self._fh.flush()
+        self._dirty = False
+        self._last_flush = now
+
+    def _flush_loop(self) -> None:
+        while not self._closed.wait(self.flush_s / 2):
+            with self._lock:
+                if self._dirty and not self._fh.closed:
+                    self._flush(time.monotonic())
+
+    def flush(self) -> None:
+        with self._lock:
+            if not self._fh.closed:
+                self._flush(time.monotonic())
 
     @property
     def ops(self) -> list[Op]:
@@ -119,6 +149,7 @@ class HistoryWriter:
             return list(self._ops)
 
     def close(self) -> None:
+        self._closed.set()
         with self._lock:
             if not self._fh.closed:
                 self._fh.flush()

@@ -164,6 +164,7 @@ def run(test: Mapping[str, Any], gen: Generator, client: Client, nemesis: Nemesi
                                    clock)
 
     processes: dict[Thread, int | str] = {t: t for t in workers}
+    owners: dict[int | str, Thread] = {p: t for t, p in processes.items()}
     free: set[Thread] = set(workers)
     backoff = Backoff(connect_backoff_s, random.Random(rng.random()))
     resting: dict[Thread, int] = {}  # thread -> clock() at which it may run again
@@ -181,8 +182,9 @@ def run(test: Mapping[str, Any], gen: Generator, client: Client, nemesis: Nemesi
         return _POLL_S if nxt is None else max(0.001, min(_POLL_S, nxt))
 
     def ctx() -> Context:
-        return Context(time=clock(), free_threads=frozenset(free), workers=dict(processes),
-                       rng=rng)
+        # Live views, not copies (see Context): O(1) however many threads.
+        return Context(time=clock(), free_threads=free, workers=processes, rng=rng,
+                       owners=owners)
 
     def record(op: Op) -> None:
         history.append(op)
@@ -200,9 +202,14 @@ def run(test: Mapping[str, Any], gen: Generator, client: Client, nemesis: Nemesi
         else:
             free.add(thread)
         record(op)
-        if op.type == INFO and thread != NEMESIS:
-            processes[thread] = int(processes[thread]) + concurrency
         gen = gen.update(ctx(), op)
+        if op.type == INFO and thread != NEMESIS:
+            # Retire the process only after the generator has seen its crash,
+            # so that it can still tell which thread the op came from.
+            old = processes[thread]
+            processes[thread] = int(old) + concurrency
+            del owners[old]
+            owners[processes[thread]] = thread
 
     def drain(timeout: float | None) -> bool:
         """Handle completions; block up to ``timeout`` for the first."""

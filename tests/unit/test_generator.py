@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import random
 import threading
@@ -302,3 +303,50 @@ def test_backoff_grows_with_jitter_and_resets() -> None:
     assert b.after(0, Op(type=OK, f="read")) == 0.0
     assert 0.025 <= b.after(0, refused) <= 0.05  # a success reset the streak
     assert b.after(1, Op(type=FAIL, f="cas", error=["compare-failed"])) == 0.0
+
+
+def test_until_ok_under_clients_sees_a_crashed_attempt(tmp_path: Path) -> None:
+    """An info completion retires its process; the generator must still learn
+    of it (through the old process), or until_ok waits for it forever."""
+
+    class CrashFirst(Register):
+        def __init__(self) -> None:
+            super().__init__()
+            self.n = 0
+
+        def invoke(self, test: object, op: Op) -> Op:
+            self.n += 1
+            return op.completion(INFO) if self.n == 1 else op.completion(OK, value=None)
+
+    ops = run(tmp_path, g.clients(g.until_ok(g.repeat({"f": "read"}))), CrashFirst(),
+              concurrency=1)
+    assert [o.type for o in ops] == [INVOKE, INFO, INVOKE, OK]
+    assert ops[0].process != ops[2].process
+
+
+def test_independent_asks_only_groups_with_a_free_thread() -> None:
+    """What an op costs grows with the free threads, not with all of them:
+    at 500 threads, a busy group's generator is never asked."""
+    asked: Counter[int] = Counter()
+
+    @dataclasses.dataclass(frozen=True)
+    class Counting(g.Generator):
+        key: int
+
+        def op(self, c: g.Context) -> g.OpResult:
+            asked[self.key] += 1
+            op = g.fill({"f": "read"}, c)
+            return g.PENDING if op is None else (op, self)
+
+    gen: g.Generator = g.independent(5, Counting)
+    threads = list(range(500))
+    res = gen.op(ctx(set(threads)))  # first op: every group gets a key
+    assert res is not None and res is not g.PENDING
+    _, gen = res
+    asked.clear()
+    free = {7}  # group 1 (threads 5..9) alone has a free thread
+    res = gen.op(ctx(free, workers={t: t for t in threads}))
+    assert res is not None and res is not g.PENDING
+    op, _ = res
+    assert op.process == 7 and op.value[0] in asked
+    assert len(asked) == 1
