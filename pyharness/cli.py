@@ -159,6 +159,10 @@ def test(
         help="Longest wait, in seconds, before a worker whose member refused the connection "
              "tries again (jittered, doubling from 50 ms); 0 retries at once.")
     ] = _D.connect_backoff,
+    engine: Annotated[str, typer.Option(
+        help="How clients run: async (coroutines on one event loop, for high load), threads "
+             "(a thread per worker), or auto: async where the workload has such a client.")
+    ] = _D.engine,
     time_limit: Annotated[float, typer.Option(
         help="Seconds of load under faults.")] = _D.time_limit,
     concurrency: Annotated[int, typer.Option(help="Client workers (threads).")] = _D.concurrency,

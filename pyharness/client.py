@@ -12,6 +12,7 @@ A *nemesis* injects and heals faults. Its completions are always ``info``
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping
 from typing import Any, Protocol
 
@@ -29,6 +30,21 @@ class Client(Protocol):
         ...
 
     def close(self, test: Mapping[str, Any]) -> None: ...
+
+
+class AsyncClient(Protocol):
+    """A client whose ops run as coroutines on the interpreter's event loop:
+    the same contract as :class:`Client`, for hundreds of ops in flight."""
+
+    async def open(self, test: Mapping[str, Any], node: str) -> AsyncClient: ...
+
+    async def invoke(self, test: Mapping[str, Any], op: Op) -> Op: ...
+
+    async def close(self, test: Mapping[str, Any]) -> None: ...
+
+
+def is_async(client: object) -> bool:
+    return inspect.iscoroutinefunction(getattr(client, "invoke", None))
 
 
 class Nemesis(Protocol):

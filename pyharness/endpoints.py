@@ -13,9 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pyharness import etcd_v3
+
+if TYPE_CHECKING:
+    from pyharness.etcd_v3_async import AsyncConnection
 
 
 def node_endpoint(test: Mapping[str, Any], node: str) -> tuple[str, int]:
@@ -40,4 +43,17 @@ def open_connection(test: Mapping[str, Any], node: str) -> etcd_v3.Connection:
         # The password stays in its file: test.json records only the path.
         password = Path(options["auth_password_file"]).read_text().strip()
         conn.authenticate(str(options["auth_user"]), password)
+    return conn
+
+
+async def open_async_connection(test: Mapping[str, Any], node: str) -> AsyncConnection:
+    """:func:`open_connection` for the event loop's clients."""
+    from pyharness.etcd_v3_async import AsyncConnection
+
+    options = test.get("options", {})
+    address, port = node_endpoint(test, node)
+    conn = AsyncConnection(address, port, timeout=test["op_timeout"], tls=tls_options(options))
+    if options.get("auth_user"):
+        password = Path(options["auth_password_file"]).read_text().strip()
+        await conn.authenticate(str(options["auth_user"]), password)
     return conn

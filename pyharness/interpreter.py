@@ -1,7 +1,10 @@
-"""The interpreter: runs a generator against worker threads and records.
+"""The interpreter: runs a generator against workers and records.
 
-One worker thread per client (each bound to one node) plus one nemesis
-thread. The main thread alone asks the generator for ops, stamps and records
+One worker per client (each bound to one node) plus one nemesis thread. A
+worker is a thread for a blocking :class:`~pyharness.client.Client`; for an
+:class:`~pyharness.client.AsyncClient` every worker is a coroutine on one
+event loop, in one background thread, so that hundreds of ops in flight cost
+no more threads. The main thread alone asks the generator for ops, stamps and records
 every invocation and completion, and feeds completions back to the generator
 with ``update``. Because only the main thread touches the generator and the
 history order, the history is a faithful total order of what the driver saw.
@@ -20,16 +23,17 @@ op in the history was really sent when its invoke says.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import queue
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
-from pyharness.client import Client, Nemesis, exception_error
+from pyharness.client import AsyncClient, Client, Nemesis, exception_error, is_async
 from pyharness.generator import LOG, PENDING, SLEEP, Context, Generator, Thread
 from pyharness.history import INFO, INVOKE, NEMESIS, HistoryWriter, Op
 
@@ -76,6 +80,8 @@ class GeneratorStuck(RuntimeError):
 
 
 class _Worker:
+    """A thread running one client's ops, one at a time."""
+
     def __init__(self, thread: Thread, run: Callable[[Op], Op],
                  completions: queue.Queue[tuple[Thread, Op]], stop: threading.Event,
                  clock: Callable[[], int]) -> None:
@@ -105,11 +111,89 @@ class _Worker:
             done.time = self._clock()
             self._completions.put((self.thread, done))
 
+    def submit(self, op: Op) -> None:
+        self.inbox.put(op)
+
     def stop(self) -> None:
         self.inbox.put(None)
 
     def join(self, timeout: float) -> None:
         self._t.join(timeout)
+
+
+class _EventLoop:
+    """One asyncio loop in a background thread: the async workers' home."""
+
+    def __init__(self) -> None:
+        try:
+            import uvloop  # a faster loop where it is installed
+            self.loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
+        except ImportError:
+            self.loop = asyncio.new_event_loop()
+        self.tasks: set[asyncio.Task[None]] = set()
+        self._t = threading.Thread(target=self.loop.run_forever, name="client-loop",
+                                   daemon=True)
+        self._t.start()
+
+    def spawn(self, coro: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        def start() -> None:
+            task = self.loop.create_task(coro())
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+        self.loop.call_soon_threadsafe(start)
+
+    def close(self, runners: list[AsyncClientRunner], timeout: float = 10.0) -> None:
+        """Cancel what is in flight (its outcome stays unknown in the
+        history), close the clients, and stop the loop."""
+        async def shutdown() -> None:
+            for task in list(self.tasks):
+                task.cancel()
+            await asyncio.gather(*self.tasks, return_exceptions=True)
+            for r in runners:
+                try:
+                    await r.close()
+                except Exception:  # closing must not mask the real outcome
+                    log.debug("closing client failed", exc_info=True)
+        try:
+            asyncio.run_coroutine_threadsafe(shutdown(), self.loop).result(timeout)
+        except Exception:
+            log.debug("client loop shutdown", exc_info=True)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._t.join(timeout)
+        if not self.loop.is_running():
+            self.loop.close()
+
+
+class _AsyncWorker:
+    """A logical client on the event loop: one op at a time, like a thread."""
+
+    def __init__(self, thread: Thread, run: AsyncClientRunner, loop: _EventLoop,
+                 completions: queue.Queue[tuple[Thread, Op]],
+                 clock: Callable[[], int]) -> None:
+        self.thread, self._run, self._loop = thread, run, loop
+        self._completions, self._clock = completions, clock
+
+    def submit(self, op: Op) -> None:
+        self._loop.spawn(lambda: self._do(op))
+
+    async def _do(self, op: Op) -> None:
+        if op.type == SLEEP:
+            await asyncio.sleep(float(op.value))
+            done = dataclasses.replace(op)
+        else:
+            try:
+                done = await self._run(op)
+            except Exception as e:  # the client didn't classify it: outcome unknown
+                log.exception("worker %s: unhandled error on %s", self.thread, op.f)
+                done = op.completion(INFO, error=exception_error(e))
+        done.time = self._clock()
+        self._completions.put((self.thread, done))
+
+    def stop(self) -> None:
+        pass  # the loop's close cancels what is in flight
+
+    def join(self, timeout: float) -> None:
+        pass
 
 
 class ClientRunner:
@@ -135,7 +219,31 @@ class ClientRunner:
             self.client.close(self.test)
 
 
-def run(test: Mapping[str, Any], gen: Generator, client: Client, nemesis: Nemesis | None,
+class AsyncClientRunner:
+    """:class:`ClientRunner` for an :class:`~pyharness.client.AsyncClient`."""
+
+    def __init__(self, test: Mapping[str, Any], proto: AsyncClient, node: str) -> None:
+        self.test, self.proto, self.node = test, proto, node
+        self.client: AsyncClient | None = None
+        self.process: int | str | None = None
+
+    async def __call__(self, op: Op) -> Op:
+        if self.client is None or op.process != self.process:
+            if self.client is not None:
+                await self.client.close(self.test)
+            self.client = await self.proto.open(self.test, self.node)
+            self.process = op.process
+        done = await self.client.invoke(self.test, op)
+        done.node = self.node
+        return done
+
+    async def close(self) -> None:
+        if self.client is not None:
+            await self.client.close(self.test)
+
+
+def run(test: Mapping[str, Any], gen: Generator, client: Client | AsyncClient,
+        nemesis: Nemesis | None,
         nodes: list[str], concurrency: int, history: HistoryWriter, *,
         rng: random.Random, start_ns: int | None = None,
         on_op: Callable[[Op], None] | None = None,
@@ -153,11 +261,19 @@ def run(test: Mapping[str, Any], gen: Generator, client: Client, nemesis: Nemesi
 
     completions: queue.Queue[tuple[Thread, Op]] = queue.Queue()
     runners: list[ClientRunner] = []
-    workers: dict[Thread, _Worker] = {}
+    async_runners: list[AsyncClientRunner] = []
+    workers: dict[Thread, _Worker | _AsyncWorker] = {}
+    event_loop = _EventLoop() if is_async(client) else None
     for i in range(concurrency):
-        r = ClientRunner(test, client, nodes[i % len(nodes)])
-        runners.append(r)
-        workers[i] = _Worker(i, r, completions, stop, clock)
+        node = nodes[i % len(nodes)]
+        if event_loop is not None:
+            ar = AsyncClientRunner(test, client, node)  # type: ignore[arg-type]
+            async_runners.append(ar)
+            workers[i] = _AsyncWorker(i, ar, event_loop, completions, clock)
+        else:
+            r = ClientRunner(test, client, node)  # type: ignore[arg-type]
+            runners.append(r)
+            workers[i] = _Worker(i, r, completions, stop, clock)
     if nemesis is not None:
         nem = nemesis
         workers[NEMESIS] = _Worker(NEMESIS, lambda op: nem.invoke(test, op), completions, stop,
@@ -260,15 +376,17 @@ def run(test: Mapping[str, Any], gen: Generator, client: Client, nemesis: Nemesi
             gen = nxt
             if op.type != SLEEP:
                 op.time = clock()
-                op.node = runners[thread].node if isinstance(thread, int) else None
+                op.node = nodes[thread % len(nodes)] if isinstance(thread, int) else None
                 record(op)
                 gen = gen.update(ctx(), op)
-            workers[thread].inbox.put(op)
+            workers[thread].submit(op)
         raise KeyboardInterrupt("stopped")
     finally:
         stop.set()
         for w in workers.values():
             w.stop()
+        if event_loop is not None:
+            event_loop.close(async_runners)
         # A fault being applied right now must finish before anyone heals,
         # or the heal could run first and the fault outlive the test.
         if NEMESIS in workers:

@@ -38,12 +38,14 @@ from pyharness import generator as g
 from pyharness import interpreter, inventory, lab, nemesis, paths, store, workloads
 from pyharness.analysis import standard_checkers
 from pyharness.ansible import Ansible, PlaybookFailed
+from pyharness.client import AsyncClient, Client
 from pyharness.export import export_edn
 from pyharness.history import INVOKE, HistoryWriter, Op
 from pyharness.junit import write_junit
 from pyharness.nemesis import partition, targets
 from pyharness.progress import LiveStatus, failure_notes, results_table
 from pyharness.report import write_report
+from pyharness.workloads.base import Workload
 
 log = logging.getLogger("pyharness")
 
@@ -88,6 +90,7 @@ class TestOptions:
     kill_start_timeout: int = 30
     nemesis_agent: bool = True
     connect_backoff: float = 1.0
+    engine: str = "auto"
     json_out: bool = False
 
     def to_json(self) -> dict[str, Any]:
@@ -107,6 +110,7 @@ TC_RATE = re.compile(r"^(\d+(\.\d*)?|\.\d+)([kmgt]i?)?(bit|bps)$", re.IGNORECASE
 TC_TIME = re.compile(r"^(\d+(\.\d*)?|\.\d+)(s|secs?|ms|msecs?|us|usecs?)$", re.IGNORECASE)
 RATE_UNITS = "bit, kbit, mbit, gbit, tbit, bps, kbps, mbps, gbps, tbps, or kibit, mibit..."
 TIME_UNITS = "s, ms, us"
+ENGINES = ("auto", "async", "threads")
 MAX_LAB_NODES = 250  # as `pyharness lab up --nodes`: the lab's /24 and its bridge
 
 
@@ -228,6 +232,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("nemesis_agent", "--no-nemesis-agent", "bool", invert=True),
     Option("connect_backoff", "--connect-backoff", "float",
            _interval(0, 60, what="seconds")),
+    Option("engine", "--engine", "str", _one_of(lambda: ENGINES)),
     Option("time_limit", "--time-limit", "float",
            _interval(0, 86400, lo_open=True, what="seconds")),
     Option("concurrency", "--concurrency", "int", _interval(1, 1000, integer=True)),
@@ -262,6 +267,14 @@ def _show(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:g}"  # -1, not -1.0: as it was typed
     return str(v) if isinstance(v, Path) else repr(v) if isinstance(v, str) else f"{v}"
+
+
+def engine_client(opts: TestOptions, wl: Workload) -> Client | AsyncClient:
+    """The client the interpreter runs: the workload's event-loop client
+    unless ``--engine threads`` (or it has none), else its threaded one."""
+    if opts.engine != "threads" and wl.async_client is not None:
+        return wl.async_client
+    return wl.client
 
 
 def validate(opts: TestOptions, where: Mapping[str, str] | None = None) -> None:
@@ -305,6 +318,9 @@ def validate(opts: TestOptions, where: Mapping[str, str] | None = None) -> None:
         raise usage("no_quorum", "needs --api v2 (for v3 use --serializable)")
     if opts.store_bug is not None and opts.workload != "varstore":
         raise usage("store_bug", "needs --workload varstore")
+    if opts.engine == "async" and not workloads.has_async(opts.workload, opts.api):
+        raise usage("engine", f"async has no client for --workload {opts.workload} "
+                              f"--api {opts.api} (it has: {workloads.async_names()})")
     if opts.workload in ("append", "lock") and opts.api != "v3":
         raise usage("workload", f"{opts.workload} needs --api v3 (etcd's v3 transactions)")
 
@@ -510,7 +526,8 @@ def _run(opts: TestOptions, test: dict[str, Any], nodes: list[inventory.Node],
                     f"{opts.nemesis} (seed {opts.seed})")
         with status:
             status.start_load()
-            interpreter.run(test, gen, wl.client, nem.nemesis, names, opts.concurrency,
+            interpreter.run(test, gen, engine_client(opts, wl), nem.nemesis, names,
+                            opts.concurrency,
                             history, rng=rng, start_ns=start, on_op=status.on_op,
                             on_log=status.set_phase,
                             stop=threading.Event(),

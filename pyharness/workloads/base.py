@@ -1,12 +1,16 @@
 """A workload is a plain value: a client, the ops to run while faults come
-and go, the ops to run after healing, and the checkers that judge them."""
+and go, the ops to run after healing, and the checkers that judge them.
+
+``async_client``, where a workload has one, does what ``client`` does as a
+coroutine, for the event-loop engine (``--engine``): the same ops and the
+same history, at more ops in flight per CPU."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from checkers.core import Checker
-from pyharness.client import Client
+from pyharness.client import AsyncClient, Client
 from pyharness.generator import Generator
 
 
@@ -17,3 +21,4 @@ class Workload:
     generator: Generator
     final_generator: Generator | None = None
     checkers: list[Checker] = field(default_factory=list)
+    async_client: AsyncClient | None = None

@@ -31,9 +31,10 @@ from pyharness.client import failed
 from pyharness.endpoints import node_endpoint
 from pyharness.history import OK, Op
 from pyharness.workloads.base import Workload
-from pyharness.workloads.v3_clients import RegisterClientV3
+from pyharness.workloads.v3_clients import RegisterClientV3, RegisterClientV3Async
 
 VALUES = 5
+ASYNC_APIS = ("v3",)  # an event-loop client: RegisterClientV3Async
 
 
 @dataclass
@@ -98,4 +99,5 @@ def workload(opts: Mapping[str, Any]) -> Workload:
         final_generator=None,
         checkers=[Linearizable(model="cas-register", independent="tuple",
                                out_dir=opts.get("out_dir"))],
+        async_client=RegisterClientV3Async() if opts.get("api") == "v3" else None,
     )

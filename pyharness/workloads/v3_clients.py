@@ -27,12 +27,15 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pyharness import etcd_v3
 from pyharness.client import failed
-from pyharness.endpoints import open_connection
+from pyharness.endpoints import open_async_connection, open_connection
 from pyharness.history import FAIL, OK, Op
+
+if TYPE_CHECKING:
+    from pyharness.etcd_v3_async import AsyncConnection
 
 MAX_CAS_ATTEMPTS = 20  # bound on conflict retries inside one add, as in v2
 
@@ -139,4 +142,46 @@ class RegisterClientV3:
                     FAIL, error=["compare-failed"])
         except Exception as e:
             return failed(op, etcd_v3.classify(e), no_effect=op.f == "read")
+        raise ValueError(f"register client: unknown f {op.f!r}")
+
+
+@dataclass
+class RegisterClientV3Async:
+    """:class:`RegisterClientV3` as a coroutine, for the event-loop engine:
+    the same requests, values and triage."""
+
+    prefix: str = ""
+    conn: AsyncConnection | None = None
+    serializable: bool = False
+
+    async def open(self, test: Mapping[str, Any], node: str) -> RegisterClientV3Async:
+        return RegisterClientV3Async(prefix=f"{test['key_prefix']}/register",
+                                     conn=await open_async_connection(test, node),
+                                     serializable=_serializable(test))
+
+    async def close(self, test: Mapping[str, Any]) -> None:
+        if self.conn is not None:
+            await self.conn.close()
+
+    async def invoke(self, test: Mapping[str, Any], op: Op) -> Op:
+        from pyharness import etcd_v3_async
+
+        assert self.conn is not None
+        key, arg = op.value
+        path = f"{self.prefix}/{key}"
+        try:
+            if op.f == "read":
+                kv = await self.conn.get(path, serializable=self.serializable)
+                return op.completion(OK, value=[key, None if kv is None else int(kv.value)])
+            if op.f == "write":
+                await self.conn.put(path, str(arg))
+                return op.completion(OK)
+            if op.f == "cas":
+                expected, new = arg
+                r = await self.conn.txn([etcd_v3.compare_value(path, str(expected))],
+                                        [etcd_v3.put_op(path, str(new))])
+                return op.completion(OK) if r.succeeded else op.completion(
+                    FAIL, error=["compare-failed"])
+        except Exception as e:
+            return failed(op, etcd_v3_async.classify(e), no_effect=op.f == "read")
         raise ValueError(f"register client: unknown f {op.f!r}")

@@ -15,6 +15,7 @@ import threading
 import time
 import urllib.request
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -483,3 +484,130 @@ def test_clients_authenticate_from_a_password_file(auth_etcd: LocalEtcd, tmp_pat
     history = _run(tmp_path / "anon", _test_map(auth_etcd), g.clients(g.limit(3, wl.generator)),
                    SetClientV3(), concurrency=1)
     assert [o.type for o in history if o.type != INVOKE] == [FAIL] * 3
+
+
+# --- the event-loop engine: the same requests and triage, as coroutines ----
+
+def _async_call(coro_fn: Any) -> Any:
+    import asyncio
+
+    return asyncio.run(coro_fn())
+
+
+def _async_failure(port: int, timeout: float, tls: etcd_v3.TLS | None = None) -> Any:
+    from pyharness import etcd_v3_async
+
+    async def go() -> BaseException:
+        c = etcd_v3_async.AsyncConnection("127.0.0.1", port, timeout=timeout, tls=tls)
+        try:
+            await c.put("k", "v")
+        except Exception as e:
+            return e
+        finally:
+            await c.close()
+        raise AssertionError("the put succeeded")
+    return etcd_v3_async.classify(_async_call(go))
+
+
+def test_async_triage_matches_the_threaded_clients(silent_port: int) -> None:
+    refused = _async_failure(free_port(), 1.0)
+    assert refused.definite and refused.error[0] == "connect-failed"
+    t0 = time.monotonic()
+    timed_out = _async_failure(silent_port, 0.3)
+    assert time.monotonic() - t0 < 5  # one attempt, not a hidden retry loop
+    assert not timed_out.definite and timed_out.error == ["timeout"]
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(1)
+
+        def hang_up() -> None:
+            peer, _ = s.accept()
+            peer.recv(65536)  # the request arrived; then the line goes dead
+            peer.close()
+        threading.Thread(target=hang_up, daemon=True).start()
+        lost = _async_failure(int(s.getsockname()[1]), 5.0)
+    assert not lost.definite and lost.error[0] == "connection-lost"
+
+
+def test_async_tls_untrusted_server_is_definite(tls_etcd: tuple[int, Path],
+                                                tmp_path: Path) -> None:
+    port, _ = tls_etcd
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+             "/CN=other", "-keyout", "other.key", "-out", "other.crt", cwd=tmp_path)
+    t = _async_failure(port, 5.0, etcd_v3.TLS(ca=str(tmp_path / "other.crt")))
+    assert t.definite and t.error[0] == "tls-failed"
+
+
+class Counted:
+    """An async client that counts what it really sent and what came back,
+    to hold the history to: nothing lost, nothing duplicated."""
+
+    def __init__(self, inner: Any, counts: Counter[str] | None = None) -> None:
+        self.inner, self.counts = inner, counts if counts is not None else Counter()
+
+    async def open(self, test: Any, node: str) -> Counted:
+        return Counted(await self.inner.open(test, node), self.counts)
+
+    async def close(self, test: Any) -> None:
+        await self.inner.close(test)
+
+    async def invoke(self, test: Any, op: Op) -> Op:
+        self.counts["sent"] += 1
+        done = await self.inner.invoke(test, op)
+        self.counts[done.type] += 1
+        return done
+
+
+def test_async_register_at_high_concurrency_is_linearizable_and_lossless(
+        local_etcd: LocalEtcd, tmp_path: Path) -> None:
+    from pyharness.workloads.v3_clients import RegisterClientV3Async
+
+    test = _test_map(local_etcd)
+    wl = register_workload.workload({"ops_per_key": 40, "concurrency": 100, "api": "v3"})
+    assert isinstance(wl.async_client, RegisterClientV3Async)
+    client = Counted(wl.async_client)
+    history = _run(tmp_path, test, g.clients(g.limit(2000, wl.generator)), client,
+                   concurrency=100)
+    invokes = [o for o in history if o.type == INVOKE]
+    completions = [o for o in history if o.type != INVOKE]
+    assert len(invokes) == client.counts["sent"] == 2000
+    for t in (OK, FAIL, INFO):
+        assert len([o for o in completions if o.type == t]) == client.counts[t]
+    assert len(completions) == 2000 and not [o for o in completions if o.type == INFO]
+    # 100 ops really were in flight at once, not one after another.
+    in_flight = peak = 0
+    for o in history:
+        in_flight += 1 if o.type == INVOKE else -1
+        peak = max(peak, in_flight)
+    assert peak > 50
+    assert {("read", OK), ("write", OK), ("cas", OK), ("cas", FAIL)} <= \
+        {(o.f, o.type) for o in completions}
+    result = Linearizable(model="cas-register", independent="tuple").check(test, history)
+    assert result["valid?"] is True
+
+
+def test_async_clients_use_tls_and_auth_from_the_test_map(tls_etcd: tuple[int, Path],
+                                                          auth_etcd: LocalEtcd,
+                                                          tmp_path: Path) -> None:
+    from pyharness.workloads.v3_clients import RegisterClientV3Async
+
+    port, d = tls_etcd
+    password_file = tmp_path / "pw"
+    password_file.write_text("s3cret\n")
+    for test in ({"nodes": {"n1": {"address": "127.0.0.1", "client_port": port}},
+                  "op_timeout": 5.0, "key_prefix": fresh_key("tlsrun"),
+                  "options": {"tls_ca": str(d / "ca.crt"), "tls_cert": str(d / "client.crt"),
+                              "tls_key": str(d / "client.key")}},
+                 _test_map(auth_etcd, auth_user="root",
+                           auth_password_file=str(password_file))):
+        async def go(test: dict[str, Any] = test) -> tuple[Op, Op]:
+            c = await RegisterClientV3Async().open(test, "n1")
+            try:
+                w = await c.invoke(test, Op(type=INVOKE, f="write", value=[1, 3]))
+                r = await c.invoke(test, Op(type=INVOKE, f="read", value=[1, None]))
+            finally:
+                await c.close(test)
+            return w, r
+        w, r = _async_call(go)
+        assert (w.type, r.type, r.value) == (OK, OK, [1, 3])
