@@ -37,6 +37,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("pyharness.varstore", "pyharness.formats"),
     ("pyharness.lab", "pyharness.inventory", "pyharness.endpoints", "pyharness.client",
      "pyharness.generator"),
+    ("pyharness.etcd_v3_async",),
     ("pyharness.ansible", "pyharness.etcd_v3"),
     ("pyharness.etcd_v2", "pyharness.store"),
     ("pyharness.history", "pyharness.paths"),

@@ -59,11 +59,13 @@ BAD: list[tuple[list[str], list[str]]] = [
     (["--store-bug", "typo"], ["--store-bug", "'typo'", "bind-without-cas"]),
     (["--api", "v4"], ["--api", "'v4'", "v2, v3"]),
     (["--ops-per-key", "0"], ["--ops-per-key", "got 0", "from 1 to 1000000"]),
+    (["--engine", "fibers"], ["--engine", "'fibers'", "auto, async, threads"]),
     # Options that only make sense together.
     (["--nemesis", "partition-grudge"], ["--nemesis", "--grudge-file"]),
     (["--serializable"], ["--serializable", "--api v3"]),
     (["--no-quorum", "--api", "v3"], ["--no-quorum", "--api v2"]),
     (["--store-bug", "rebind-allowed"], ["--store-bug", "--workload varstore"]),
+    (["--engine", "async", "--workload", "set"], ["--engine", "--workload set", "register"]),
 ]
 
 Opts = testrun.TestOptions  # not a name pytest collects
