@@ -436,6 +436,27 @@ def lab_host_names(n: int) -> list[str]:
     return [f"n{i}" for i in range(1, n + 1)]
 
 
+# Beside one connection per worker: the history, logs, the nemesis agent's
+# pipes and ansible-runner's files, with room to spare.
+FDS_BESIDE_WORKERS = 256
+
+
+def ensure_file_limit(concurrency: int) -> None:
+    """Raise the soft limit on open files as far as the hard one allows, and
+    refuse, before anything runs, a concurrency it still cannot hold."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    need = concurrency * 2 + FDS_BESIDE_WORKERS  # a worker may hold two while reopening
+    if soft != resource.RLIM_INFINITY and soft < need:
+        target = need if hard == resource.RLIM_INFINITY else min(hard, max(need, soft))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        soft = target
+    if soft != resource.RLIM_INFINITY and soft < need:
+        raise UsageError(f"--concurrency {concurrency} needs about {need} open files, but the "
+                         f"limit is {soft} (hard limit {hard}): raise it with `ulimit -n`")
+
+
 def run(opts: TestOptions, console: Console, where: Mapping[str, str] | None = None) -> int:
     """One test; the exit code. See :func:`execute`."""
     return execute(opts, console, where).code
@@ -446,6 +467,7 @@ def execute(opts: TestOptions, console: Console,
     """Validate every option, then run the test. Bad input raises UsageError
     before a host is touched, a lab brought up or a run directory made."""
     validate(opts, where)
+    ensure_file_limit(opts.concurrency)
     inv = opts.inventory
     if inv is None:
         if not lab.is_up():

@@ -191,3 +191,24 @@ def test_the_installed_command_exits_2_without_a_run_directory(tmp_path: Path) -
     assert r.returncode == 2, r.stderr
     _one_line_naming(r.stderr, ["--loss-probability", "got 2", "(0, 1]"])
     assert not (tmp_path / "store").exists()
+
+
+def test_a_concurrency_beyond_the_file_limit_is_refused_before_the_run(tmp_path: Path) -> None:
+    """The soft limit is raised as far as the hard one allows; past that, one
+    line names --concurrency and the limit, and nothing is made."""
+    script = (
+        "import resource, sys\n"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (300, 600))\n"
+        "from pyharness import testrun\n"
+        "testrun.ensure_file_limit(100)\n"
+        "print(resource.getrlimit(resource.RLIMIT_NOFILE)[0])\n"
+        "try:\n"
+        "    testrun.ensure_file_limit(1000)\n"
+        "except testrun.UsageError as e:\n"
+        "    print(e)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=120, check=True).stdout.splitlines()
+    assert out[0] == "456"  # 2 x 100 workers + 256, within the hard limit of 600
+    assert out[1].startswith("--concurrency 1000 needs about 2256 open files")
+    assert "hard limit 600" in out[1]
