@@ -18,6 +18,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
+from pyharness.driver_load import SATURATED_CORES, DriverLoad
 from pyharness.history import INVOKE, NEMESIS, Op
 
 _STYLE = {"ok": "green", "fail": "red", "info": "yellow"}
@@ -36,6 +37,9 @@ class LiveStatus:
                              TimeElapsedColumn(), console=console)
         self._task = self._bar.add_task("load", total=time_limit)
         self._t0: float | None = None
+        self.driver: DriverLoad | None = None  # set while the load runs
+        self._rate_mark: tuple[float, int] | None = None
+        self.ok_rate: float | None = None
         self._live = Live(console=console, refresh_per_second=4, transient=False,
                           get_renderable=self._render)
 
@@ -79,9 +83,30 @@ class LiveStatus:
             self._bar.update(self._task, completed=elapsed, description=self.phase)
         counts = Text.assemble(*[(f"{k} {self.counts[k]}  ", _STYLE[k]) for k in _STYLE])
         lines = [self._bar, Text.assemble("ops: ", counts), Text(f"nemesis: {self.nemesis}")]
+        throughput = self._throughput()
+        if throughput:
+            lines.append(Text(throughput))
         if self.unverified:
             lines.append(Text(f"faults not in effect: {self.unverified}", style="red"))
         return Group(*lines)
+
+
+    def _throughput(self) -> str:
+        """ok ops/s over the last second or so, and the driver's CPU."""
+        now, ok = time.monotonic(), self.counts["ok"]
+        if self._rate_mark is None:
+            self._rate_mark = (now, ok)
+        elif now - self._rate_mark[0] >= 1.0:
+            self.ok_rate = (ok - self._rate_mark[1]) / (now - self._rate_mark[0])
+            self._rate_mark = (now, ok)
+        parts = []
+        if self.ok_rate is not None:
+            parts.append(f"ok/s: {self.ok_rate:.0f}")
+        cores = self.driver.current if self.driver is not None else None
+        if cores is not None:
+            busy = "  (saturated)" if cores >= SATURATED_CORES else ""
+            parts.append(f"driver CPU: {cores:.0%} of a core{busy}")
+        return "   ".join(parts)
 
 
 def _describe(op: Op) -> str:

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from checkers.windows import Window, fault_windows, history_end
+from pyharness.driver_load import describe as describe_load
 from pyharness.history import FAIL, INFO, OK, HistoryError, Op, pairs, read_jsonl
 from pyharness.store import read_regular, regular_inside
 
@@ -265,6 +266,16 @@ def _section_figures(fig: Mapping[str, Any]) -> str:
             f"{rows}</table>")
 
 
+def _section_driver(test: Mapping[str, Any]) -> str:
+    """How busy the driver was: saturated means the harness limited the load."""
+    d = test.get("driver")
+    line = describe_load(d) if isinstance(d, dict) else None
+    if line is None:
+        return ""
+    cls = "invalid" if float(d.get("saturated-share", 0)) >= 0.2 else "none"
+    return f'<p class="{cls}" id="driver-load">{_e(line)}</p>'
+
+
 def _section_windows(windows: Sequence[Window]) -> str:
     if not windows:
         return "<p>No faults in this history.</p>"
@@ -427,7 +438,7 @@ def render_report(run_dir: Path) -> str:
   {_link("results.json", "results")} · {_link("driver.log", "driver log")} ·
   <a href="#files">node logs and files</a></nav>
 <h2>Checkers</h2>{_safe(_section_checkers, results, run_dir)}
-<h2>Key figures</h2>{history_note or figures}
+<h2>Key figures</h2>{history_note or figures}{_safe(_section_driver, test)}
 <h2>Fault windows</h2>{windows}
 {_safe(_section_details, results)}
 <h2>Plots</h2><div class="plots">{_safe(_section_plots, run_dir)}</div>

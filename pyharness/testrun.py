@@ -39,6 +39,8 @@ from pyharness import interpreter, inventory, lab, nemesis, paths, store, worklo
 from pyharness.analysis import standard_checkers
 from pyharness.ansible import Ansible, PlaybookFailed
 from pyharness.client import AsyncClient, Client
+from pyharness.driver_load import DriverLoad
+from pyharness.driver_load import describe as describe_load
 from pyharness.export import export_edn
 from pyharness.history import INVOKE, HistoryWriter, Op
 from pyharness.junit import write_junit
@@ -524,6 +526,7 @@ def _run(opts: TestOptions, test: dict[str, Any], nodes: list[inventory.Node],
         raise UsageError(str(e)) from None
     history = HistoryWriter(run_dir / "history.jsonl")
     status = LiveStatus(console, opts.time_limit)
+    load: DriverLoad | None = None
     failure: str | None = None
     interrupted = False
     try:
@@ -546,7 +549,8 @@ def _run(opts: TestOptions, test: dict[str, Any], nodes: list[inventory.Node],
         store.write_json(run_dir / "test.json", test)
         console.log(f"running {opts.workload} for {opts.time_limit:g} s with nemesis "
                     f"{opts.nemesis} (seed {opts.seed})")
-        with status:
+        with status, DriverLoad() as load:
+            status.driver = load
             status.start_load()
             interpreter.run(test, gen, engine_client(opts, wl), nem.nemesis, names,
                             opts.concurrency,
@@ -564,6 +568,8 @@ def _run(opts: TestOptions, test: dict[str, Any], nodes: list[inventory.Node],
         failure = f"{type(e).__name__}: {e}"
     finally:
         history.close()
+        if load is not None:
+            _record_driver_load(load, test, run_dir, console)
         # As in Jepsen: logs are collected and the cluster released before
         # the analysis, which may take long and needs the logs.
         _cleanup(opts, ansible, nem, test, console)
@@ -600,6 +606,25 @@ def report(results: dict[str, Any], test: Mapping[str, Any], ops: list[Op], run_
     if valid is True:
         return EXIT_VALID
     return EXIT_INVALID if valid is False else EXIT_UNKNOWN
+
+
+def _record_driver_load(load: DriverLoad, test: dict[str, Any], run_dir: Path,
+                        console: Console) -> None:
+    """Keep how busy the driver was in test.json, and say so; warn when the
+    driver, not etcd, was the limit."""
+    summary = load.summary()
+    test["driver"] = summary
+    store.write_json(run_dir / "test.json", test)
+    line = describe_load(summary)
+    if line is None:
+        return
+    log.info("%s", line)
+    if summary["saturated-share"] >= 0.2:
+        console.print(f"[yellow]warning:[/yellow] {escape(line)}: the driver, not etcd, "
+                      "limited the load; the report's ok/s is what it reached",
+                      soft_wrap=True, highlight=False)
+    else:
+        console.log(escape(line))
 
 
 def _warner(console: Console) -> Callable[[str], None]:
