@@ -13,7 +13,7 @@ A *nemesis* injects and heals faults. Its completions are always ``info``
 from __future__ import annotations
 
 import inspect
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Generator, Mapping
 from typing import Any, Protocol
 
 from pyharness.etcd_v2 import Triage
@@ -70,3 +70,38 @@ def failed(op: Op, triage: Triage, *, no_effect: bool = False) -> Op:
     have none (a read; ``no_effect``), else ``info``. ``triage`` comes from
     :func:`pyharness.etcd_v2.classify` or :func:`pyharness.etcd_v3.classify`."""
     return op.completion(FAIL if triage.definite or no_effect else INFO, error=triage.error)
+
+
+# A client written once for both engines yields the requests it needs and
+# gets back each answer, or has the request's exception thrown in at the
+# yield, where it triages it as usual. These two drivers send the requests:
+# one blocking, one on the event loop. ``steps`` returns the completion.
+Steps = Generator[Any, Any, Op]
+
+
+def run_steps(call: Callable[..., Any], steps: Steps) -> Op:
+    try:
+        request = next(steps)
+        while True:
+            try:
+                answer = call(*request)
+            except Exception as e:
+                request = steps.throw(e)
+            else:
+                request = steps.send(answer)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+
+
+async def arun_steps(call: Callable[..., Awaitable[Any]], steps: Steps) -> Op:
+    try:
+        request = next(steps)
+        while True:
+            try:
+                answer = await call(*request)
+            except Exception as e:
+                request = steps.throw(e)
+            else:
+                request = steps.send(answer)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]

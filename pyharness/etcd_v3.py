@@ -163,6 +163,45 @@ def range_op(key: Bytes) -> dict[str, Any]:
     return {"request_range": {"key": _enc(key)}}
 
 
+# Requests as data (gateway path, JSON body) and their answers parsed: one
+# spelling for the blocking connection, the event-loop one, and the clients
+# that yield requests for either to send (see pyharness.client.run_steps).
+Request = tuple[str, dict[str, Any]]
+
+
+def range_request(key: Bytes, serializable: bool = False) -> Request:
+    body: dict[str, Any] = {"key": _enc(key)}
+    if serializable:
+        body["serializable"] = True
+    return "/kv/range", body
+
+
+def first_kv(answer: dict[str, Any]) -> KV | None:
+    """A range answer's only key, or None when absent."""
+    kvs = answer.get("kvs", [])
+    return _kv(kvs[0]) if kvs else None
+
+
+def put_request(key: Bytes, value: Bytes) -> Request:
+    return "/kv/put", {"key": _enc(key), "value": _enc(value)}
+
+
+def revision_of(answer: dict[str, Any]) -> int:
+    return int(answer["header"]["revision"])
+
+
+def txn_request(compare: list[dict[str, Any]], success: list[dict[str, Any]],
+                failure: list[dict[str, Any]] | None = None) -> Request:
+    return "/kv/txn", {"compare": compare, "success": success, "failure": failure or []}
+
+
+def txn_result(answer: dict[str, Any]) -> TxnResult:
+    ranges = [[_kv(kv) for kv in resp.get("response_range", {}).get("kvs", [])]
+              for resp in answer.get("responses", [])]
+    return TxnResult(succeeded=bool(answer.get("succeeded", False)),
+                     revision=revision_of(answer), ranges=ranges)
+
+
 class Connection:
     """A v3 connection bound to one member. Each method sends one request
     and raises on any error; nothing is retried. Not thread-safe: one per
@@ -216,16 +255,11 @@ class Connection:
 
     def get(self, key: Bytes, serializable: bool = False) -> KV | None:
         """The key's current state, or None when absent."""
-        body: dict[str, Any] = {"key": _enc(key)}
-        if serializable:
-            body["serializable"] = True
-        kvs = self.call("/kv/range", body).get("kvs", [])
-        return _kv(kvs[0]) if kvs else None
+        return first_kv(self.call(*range_request(key, serializable)))
 
     def put(self, key: Bytes, value: Bytes) -> int:
         """Set the key; returns the store revision of the write."""
-        return int(self.call("/kv/put", {"key": _enc(key), "value": _enc(value)})
-                   ["header"]["revision"])
+        return revision_of(self.call(*put_request(key, value)))
 
     def get_prefix(self, prefix: Bytes) -> list[KV]:
         """Every key starting with ``prefix``, in one linearizable read."""
@@ -282,12 +316,7 @@ class Connection:
 
     def txn(self, compare: list[dict[str, Any]], success: list[dict[str, Any]],
             failure: list[dict[str, Any]] | None = None) -> TxnResult:
-        r = self.call("/kv/txn", {"compare": compare, "success": success,
-                                  "failure": failure or []})
-        ranges = [[_kv(kv) for kv in resp.get("response_range", {}).get("kvs", [])]
-                  for resp in r.get("responses", [])]
-        return TxnResult(succeeded=bool(r.get("succeeded", False)),
-                         revision=int(r["header"]["revision"]), ranges=ranges)
+        return txn_result(self.call(*txn_request(compare, success, failure)))
 
 
 def connect(address: str, port: int = 2379, timeout: float = 1.0,

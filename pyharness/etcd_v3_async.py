@@ -28,7 +28,7 @@ import aiohttp
 
 from pyharness import etcd_v3
 from pyharness.etcd_v2 import Triage
-from pyharness.etcd_v3 import API_PREFIX, KV, TLS, EtcdV3Error, TxnResult, _enc, _kv
+from pyharness.etcd_v3 import API_PREFIX, KV, TLS, EtcdV3Error, TxnResult
 
 
 def _ssl_context(tls: TLS) -> ssl.SSLContext:
@@ -91,24 +91,15 @@ class AsyncConnection:
                                           {"name": user, "password": password}))["token"])
 
     async def get(self, key: etcd_v3.Bytes, serializable: bool = False) -> KV | None:
-        body: dict[str, Any] = {"key": _enc(key)}
-        if serializable:
-            body["serializable"] = True
-        kvs = (await self.call("/kv/range", body)).get("kvs", [])
-        return _kv(kvs[0]) if kvs else None
+        return etcd_v3.first_kv(await self.call(*etcd_v3.range_request(key, serializable)))
 
     async def put(self, key: etcd_v3.Bytes, value: etcd_v3.Bytes) -> int:
-        r = await self.call("/kv/put", {"key": _enc(key), "value": _enc(value)})
-        return int(r["header"]["revision"])
+        return etcd_v3.revision_of(await self.call(*etcd_v3.put_request(key, value)))
 
     async def txn(self, compare: list[dict[str, Any]], success: list[dict[str, Any]],
                   failure: list[dict[str, Any]] | None = None) -> TxnResult:
-        r = await self.call("/kv/txn", {"compare": compare, "success": success,
-                                        "failure": failure or []})
-        ranges = [[_kv(kv) for kv in resp.get("response_range", {}).get("kvs", [])]
-                  for resp in r.get("responses", [])]
-        return TxnResult(succeeded=bool(r.get("succeeded", False)),
-                         revision=int(r["header"]["revision"]), ranges=ranges)
+        return etcd_v3.txn_result(await self.call(*etcd_v3.txn_request(compare, success,
+                                                                       failure)))
 
 
 def classify(e: BaseException) -> Triage:

@@ -26,7 +26,9 @@ from pyharness.endpoints import node_endpoint
 from pyharness.generator import Iterate, limit, repeat, until_ok
 from pyharness.history import FAIL, OK, Op
 from pyharness.workloads.base import Workload
-from pyharness.workloads.v3_clients import SetClientV3
+from pyharness.workloads.v3_clients import SetClientV3, SetClientV3Async
+
+ASYNC_APIS = ("v3",)  # an event-loop client: SetClientV3Async
 
 MAX_CAS_ATTEMPTS = 20  # bound on conflict retries inside one add
 
@@ -102,6 +104,7 @@ def workload(opts: Mapping[str, Any]) -> Workload:
     return Workload(
         name="set",
         client=SetClientV3() if opts.get("api") == "v3" else SetClient(),
+        async_client=SetClientV3Async() if opts.get("api") == "v3" else None,
         generator=Iterate(lambda n: {"f": "add", "value": n}),
         # Retry a failed final read a few times, each attempt in the history.
         final_generator=until_ok(limit(opts.get("final_read_attempts", 5), repeat({"f": "read"}))),

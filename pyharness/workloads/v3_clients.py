@@ -20,28 +20,97 @@ should then catch under partitions. A timeout on a write, cas or add is
 
 Test options read here: ``serializable``; TLS and authentication are read by
 :func:`pyharness.endpoints.open_connection`.
+
+Each client's logic is written once, as *steps* that yield the requests they
+need (:func:`pyharness.client.run_steps`): the threaded clients send them
+with urllib3, the ``...Async`` ones on the event loop with aiohttp, and both
+triage failures with their transport's ``classify``.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pyharness import etcd_v3
-from pyharness.client import failed
+from pyharness.client import Steps, arun_steps, failed, run_steps
 from pyharness.endpoints import open_async_connection, open_connection
+from pyharness.etcd_v2 import Triage
 from pyharness.history import FAIL, OK, Op
 
 if TYPE_CHECKING:
     from pyharness.etcd_v3_async import AsyncConnection
+
+Classify = Callable[[BaseException], Triage]
 
 MAX_CAS_ATTEMPTS = 20  # bound on conflict retries inside one add, as in v2
 
 
 def _serializable(test: Mapping[str, Any]) -> bool:
     return bool(test.get("options", {}).get("serializable", False))
+
+
+def _set_steps(key: str, serializable: bool, op: Op, classify: Classify) -> Steps:
+    """The set workload's read or add, as requests (see run_steps)."""
+    if op.f not in ("read", "add"):
+        raise ValueError(f"set client: unknown f {op.f!r}")
+    try:
+        kv = etcd_v3.first_kv((yield etcd_v3.range_request(key, serializable)))
+    except Exception as e:
+        return failed(op, classify(e), no_effect=True)  # reads write nothing
+    if op.f == "read":
+        return op.completion(OK, value=sorted(_values(kv)))
+    conflicts = 0
+    for _attempt in range(MAX_CAS_ATTEMPTS):
+        new = json.dumps([*_values(kv), op.value], separators=(",", ":"))
+        guard = (etcd_v3.compare_absent(key) if kv is None
+                 else etcd_v3.compare_mod_revision(key, kv.mod_revision))
+        try:
+            r = etcd_v3.txn_result((yield etcd_v3.txn_request(
+                [guard], [etcd_v3.put_op(key, new)], [etcd_v3.range_op(key)])))
+        except Exception as e:
+            # Every earlier txn of this op failed its compare, so only
+            # this one may have taken effect.
+            return _with_conflicts(failed(op, classify(e)), conflicts)
+        if r.succeeded:
+            return _with_conflicts(op.completion(OK), conflicts)
+        conflicts += 1  # another add won the race; ours had no effect
+        kv = r.ranges[0][0] if r.ranges and r.ranges[0] else None
+    return _with_conflicts(op.completion(FAIL, error=["too-many-conflicts"]), conflicts)
+
+
+def _values(kv: etcd_v3.KV | None) -> list[int]:
+    return [] if kv is None else list(json.loads(kv.value))
+
+
+def _with_conflicts(op: Op, conflicts: int) -> Op:
+    if conflicts:
+        op.extra["cas_conflicts"] = conflicts
+    return op
+
+
+def _register_steps(prefix: str, serializable: bool, op: Op, classify: Classify) -> Steps:
+    """The register workload's read, write or cas, as requests."""
+    key, arg = op.value
+    path = f"{prefix}/{key}"
+    try:
+        if op.f == "read":
+            kv = etcd_v3.first_kv((yield etcd_v3.range_request(path, serializable)))
+            return op.completion(OK, value=[key, None if kv is None else int(kv.value)])
+        if op.f == "write":
+            yield etcd_v3.put_request(path, str(arg))
+            return op.completion(OK)
+        if op.f == "cas":
+            expected, new = arg
+            r = etcd_v3.txn_result((yield etcd_v3.txn_request(
+                [etcd_v3.compare_value(path, str(expected))], [etcd_v3.put_op(path, str(new))])))
+            return op.completion(OK) if r.succeeded else op.completion(
+                FAIL, error=["compare-failed"])
+    except Exception as e:
+        return failed(op, classify(e), no_effect=op.f == "read")
+    raise ValueError(f"register client: unknown f {op.f!r}")
 
 
 @dataclass
@@ -58,54 +127,35 @@ class SetClientV3:
         if self.conn is not None:
             self.conn.close()
 
-    def _read(self) -> etcd_v3.KV | None:
-        assert self.conn is not None
-        return self.conn.get(self.key, serializable=self.serializable)
-
     def invoke(self, test: Mapping[str, Any], op: Op) -> Op:
-        if op.f == "read":
-            try:
-                kv = self._read()
-            except Exception as e:
-                return failed(op, etcd_v3.classify(e), no_effect=True)
-            return op.completion(OK, value=sorted(_values(kv)))
-        if op.f == "add":
-            return self._add(op)
-        raise ValueError(f"set client: unknown f {op.f!r}")
-
-    def _add(self, op: Op) -> Op:
         assert self.conn is not None
-        conflicts = 0
-        try:
-            kv = self._read()
-        except Exception as e:
-            return failed(op, etcd_v3.classify(e), no_effect=True)  # reads write nothing
-        for _attempt in range(MAX_CAS_ATTEMPTS):
-            new = json.dumps([*_values(kv), op.value], separators=(",", ":"))
-            guard = (etcd_v3.compare_absent(self.key) if kv is None
-                     else etcd_v3.compare_mod_revision(self.key, kv.mod_revision))
-            try:
-                r = self.conn.txn([guard], [etcd_v3.put_op(self.key, new)],
-                                  [etcd_v3.range_op(self.key)])
-            except Exception as e:
-                # Every earlier txn of this op failed its compare, so only
-                # this one may have taken effect.
-                return _with_conflicts(failed(op, etcd_v3.classify(e)), conflicts)
-            if r.succeeded:
-                return _with_conflicts(op.completion(OK), conflicts)
-            conflicts += 1  # another add won the race; ours had no effect
-            kv = r.ranges[0][0] if r.ranges and r.ranges[0] else None
-        return _with_conflicts(op.completion(FAIL, error=["too-many-conflicts"]), conflicts)
+        return run_steps(self.conn.call,
+                         _set_steps(self.key, self.serializable, op, etcd_v3.classify))
 
 
-def _values(kv: etcd_v3.KV | None) -> list[int]:
-    return [] if kv is None else list(json.loads(kv.value))
+@dataclass
+class SetClientV3Async:
+    """:class:`SetClientV3` on the event loop: the same steps."""
 
+    key: str = ""
+    conn: AsyncConnection | None = None
+    serializable: bool = False
 
-def _with_conflicts(op: Op, conflicts: int) -> Op:
-    if conflicts:
-        op.extra["cas_conflicts"] = conflicts
-    return op
+    async def open(self, test: Mapping[str, Any], node: str) -> SetClientV3Async:
+        return SetClientV3Async(key=f"{test['key_prefix']}/set",
+                                conn=await open_async_connection(test, node),
+                                serializable=_serializable(test))
+
+    async def close(self, test: Mapping[str, Any]) -> None:
+        if self.conn is not None:
+            await self.conn.close()
+
+    async def invoke(self, test: Mapping[str, Any], op: Op) -> Op:
+        from pyharness.etcd_v3_async import classify
+
+        assert self.conn is not None
+        return await arun_steps(self.conn.call,
+                                _set_steps(self.key, self.serializable, op, classify))
 
 
 @dataclass
@@ -125,30 +175,13 @@ class RegisterClientV3:
 
     def invoke(self, test: Mapping[str, Any], op: Op) -> Op:
         assert self.conn is not None
-        key, arg = op.value
-        path = f"{self.prefix}/{key}"
-        try:
-            if op.f == "read":
-                kv = self.conn.get(path, serializable=self.serializable)
-                return op.completion(OK, value=[key, None if kv is None else int(kv.value)])
-            if op.f == "write":
-                self.conn.put(path, str(arg))
-                return op.completion(OK)
-            if op.f == "cas":
-                expected, new = arg
-                r = self.conn.txn([etcd_v3.compare_value(path, str(expected))],
-                                  [etcd_v3.put_op(path, str(new))])
-                return op.completion(OK) if r.succeeded else op.completion(
-                    FAIL, error=["compare-failed"])
-        except Exception as e:
-            return failed(op, etcd_v3.classify(e), no_effect=op.f == "read")
-        raise ValueError(f"register client: unknown f {op.f!r}")
+        return run_steps(self.conn.call,
+                         _register_steps(self.prefix, self.serializable, op, etcd_v3.classify))
 
 
 @dataclass
 class RegisterClientV3Async:
-    """:class:`RegisterClientV3` as a coroutine, for the event-loop engine:
-    the same requests, values and triage."""
+    """:class:`RegisterClientV3` on the event loop: the same steps."""
 
     prefix: str = ""
     conn: AsyncConnection | None = None
@@ -164,24 +197,8 @@ class RegisterClientV3Async:
             await self.conn.close()
 
     async def invoke(self, test: Mapping[str, Any], op: Op) -> Op:
-        from pyharness import etcd_v3_async
+        from pyharness.etcd_v3_async import classify
 
         assert self.conn is not None
-        key, arg = op.value
-        path = f"{self.prefix}/{key}"
-        try:
-            if op.f == "read":
-                kv = await self.conn.get(path, serializable=self.serializable)
-                return op.completion(OK, value=[key, None if kv is None else int(kv.value)])
-            if op.f == "write":
-                await self.conn.put(path, str(arg))
-                return op.completion(OK)
-            if op.f == "cas":
-                expected, new = arg
-                r = await self.conn.txn([etcd_v3.compare_value(path, str(expected))],
-                                        [etcd_v3.put_op(path, str(new))])
-                return op.completion(OK) if r.succeeded else op.completion(
-                    FAIL, error=["compare-failed"])
-        except Exception as e:
-            return failed(op, etcd_v3_async.classify(e), no_effect=op.f == "read")
-        raise ValueError(f"register client: unknown f {op.f!r}")
+        return await arun_steps(self.conn.call, _register_steps(self.prefix, self.serializable,
+                                                                op, classify))

@@ -233,12 +233,15 @@ def _run(tmp_path: Path, test: dict[str, Any], gen: g.Generator, client: Any,
     return read_jsonl(tmp_path / "history.jsonl")
 
 
-def test_set_client_v3_history_is_valid(local_etcd: LocalEtcd, tmp_path: Path) -> None:
+@pytest.mark.parametrize("engine", ["threads", "async"])
+def test_set_client_v3_history_is_valid(local_etcd: LocalEtcd, tmp_path: Path,
+                                        engine: str) -> None:
     test = _test_map(local_etcd)
-    wl = set_workload.workload({})
-    assert wl.final_generator is not None
+    wl = set_workload.workload({"api": "v3"})
+    assert wl.final_generator is not None and wl.async_client is not None
     gen = g.phases(g.clients(g.limit(60, wl.generator)), g.clients(wl.final_generator))
-    history = _run(tmp_path, test, gen, SetClientV3(), concurrency=5)
+    client = wl.async_client if engine == "async" else wl.client
+    history = _run(tmp_path, test, gen, client, concurrency=5)
 
     adds = [o for o in history if o.f == "add" and o.type == OK]
     # No faults: an add either lands or, starved by the others' wins, gives

@@ -1,0 +1,208 @@
+"""How much load the harness drives, against the cluster's own ceiling.
+
+In one run on one cluster (the lab unless ``-i``), with no faults:
+
+1. the **ceiling**: a bare asyncio client (aiohttp, ``--ceiling-inflight``
+   requests in flight, one connection each, spread over the members) sending
+   the register workload's mix (a third each: linearizable read, put, and a
+   compare-and-put txn) as fast as the cluster answers;
+2. the **harness**: the real interpreter, generator, history writer and
+   workload client, exactly as ``pyharness test`` runs them, unthrottled, for
+   each workload × engine × concurrency;
+3. **--rate**: the register workload at half the ceiling, to see the rate
+   honoured.
+
+For each it prints ok ops/s, the ratio to the ceiling (median against
+median, within this run), the driver's CPU per ok op (user + system of this
+whole process, over ok ops), and p50 / p99 latency of ok ops, each as
+min / median / max over ``--repeats``.
+
+    .venv/bin/python bench/bench_load.py [-i inventory/lab.yml] [--seconds 10]
+        [--repeats 3] [--concurrency 10,50,100,200,500]
+        [--engines async,threads] [--workloads register,set]
+
+Sets up a fresh cluster first (setup.yml) and tears it down at the end.
+Traffic goes only to the inventory's hosts, and every loop is bounded in time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import random
+import resource
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from pyharness import generator as g
+from pyharness import interpreter, paths
+from pyharness.ansible import Ansible
+from pyharness.history import INVOKE, OK, HistoryWriter, Op
+from pyharness.inventory import Node, load
+from pyharness.workloads import register
+from pyharness.workloads import set as set_workload
+
+
+def pct(xs: list[float], p: float) -> float:
+    s = sorted(xs)
+    return s[min(len(s) - 1, max(0, round(p / 100 * len(s) + 0.5) - 1))] if s else float("nan")
+
+
+def cpu_s() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def _b64(s: str) -> str:
+    return base64.b64encode(s.encode()).decode()
+
+
+async def _ceiling(nodes: list[Node], inflight: int, seconds: float) -> dict[str, float]:
+    """ok/s of a bare client with ``inflight`` requests always outstanding."""
+    deadline = time.monotonic() + seconds
+    lat: list[float] = []
+    ok = 0
+    c0 = cpu_s()
+
+    async def worker(i: int) -> None:
+        nonlocal ok
+        n = nodes[i % len(nodes)]
+        base = f"http://{n.address}:{n.client_port}/v3"
+        key = _b64(f"/bench-ceiling/{i % 50}")
+        rng = random.Random(i)
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1),
+                                         timeout=aiohttp.ClientTimeout(total=5)) as s:
+            while time.monotonic() < deadline:
+                k = rng.randrange(3)
+                if k == 0:
+                    path, body = "/kv/range", {"key": key}
+                elif k == 1:
+                    path, body = "/kv/put", {"key": key, "value": _b64(str(rng.randrange(5)))}
+                else:
+                    path, body = "/kv/txn", {
+                        "compare": [{"key": key, "result": "EQUAL", "target": "VALUE",
+                                     "value": _b64(str(rng.randrange(5)))}],
+                        "success": [{"request_put": {"key": key, "value": _b64("1")}}]}
+                t = time.monotonic()
+                try:
+                    async with s.post(base + path, data=json.dumps(body)) as r:
+                        await r.read()
+                        if r.status == 200:
+                            ok += 1
+                            lat.append(time.monotonic() - t)
+                except (aiohttp.ClientError, TimeoutError):
+                    await asyncio.sleep(0.05)
+
+    t0 = time.monotonic()
+    await asyncio.gather(*(worker(i) for i in range(inflight)))
+    dt = time.monotonic() - t0
+    return {"ok/s": ok / dt, "cpu-ms/op": (cpu_s() - c0) / max(ok, 1) * 1e3,
+            "p50-ms": pct(lat, 50) * 1e3, "p99-ms": pct(lat, 99) * 1e3}
+
+
+def _harness(nodes: list[Node], workload: str, engine: str, concurrency: int,
+             seconds: float, rate: float | None, out: Path) -> dict[str, float]:
+    opts = {"concurrency": concurrency, "api": "v3", "ops_per_key": 100}
+    wl = (register if workload == "register" else set_workload).workload(opts)
+    client = wl.async_client if engine == "async" and wl.async_client is not None else wl.client
+    test = {"nodes": {n.name: {"address": n.address, "client_port": n.client_port}
+                      for n in nodes},
+            "op_timeout": 1.5, "key_prefix": f"/bench-load/{random.getrandbits(40):x}",
+            "options": {"api": "v3"}}
+    gen: g.Generator = wl.generator
+    if rate is not None:
+        gen = g.stagger(1 / rate, gen)
+    history = HistoryWriter(out)
+    c0, t0 = cpu_s(), time.monotonic()
+    interpreter.run(test, g.clients(g.time_limit(seconds, gen)), client, None,
+                    [n.name for n in nodes], concurrency, history, rng=random.Random(1))
+    dt, cpu = time.monotonic() - t0, cpu_s() - c0
+    history.close()
+    invokes: dict[Any, Op] = {}
+    lat: list[float] = []
+    for op in history.ops:
+        if op.type == INVOKE:
+            invokes[op.process] = op
+        elif op.type == OK:
+            lat.append((op.time - invokes[op.process].time) / 1e9)
+    ok = len(lat)
+    return {"ok/s": ok / dt, "cpu-ms/op": cpu / max(ok, 1) * 1e3,
+            "p50-ms": pct(lat, 50) * 1e3, "p99-ms": pct(lat, 99) * 1e3,
+            "invoked/s": sum(1 for o in history.ops if o.type == INVOKE) / dt}
+
+
+def _fmt(xs: list[float], digits: int = 0) -> str:
+    return "/".join(f"{x:.{digits}f}" for x in (min(xs), statistics.median(xs), max(xs)))
+
+
+def _row(label: str, runs: list[dict[str, float]], ceiling: float | None) -> str:
+    col = {k: [r[k] for r in runs] for k in ("ok/s", "cpu-ms/op", "p50-ms", "p99-ms")}
+    ratio = (f"{statistics.median(col['ok/s']) / ceiling:5.0%}" if ceiling else "    -")
+    return (f"{label:34} {_fmt(col['ok/s']):>17} {ratio:>6} {_fmt(col['cpu-ms/op'], 3):>19} "
+            f"{_fmt(col['p50-ms'], 1):>17} {_fmt(col['p99-ms'], 1):>20}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("-i", "--inventory", type=Path, default=paths.LAB_INVENTORY)
+    ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--concurrency", default="10,50,100,200,500")
+    ap.add_argument("--engines", default="async,threads")
+    ap.add_argument("--workloads", default="register,set")
+    ap.add_argument("--ceiling-inflight", type=int, default=100)
+    args = ap.parse_args()
+    concurrencies = [int(c) for c in args.concurrency.split(",")]
+    inv = args.inventory.resolve()
+    nodes = load(inv)
+    data = Path(tempfile.mkdtemp(prefix="bench-load-"))
+    ansible = Ansible(inv, data / "ansible")
+    r = ansible.run("setup.yml")
+    if not r.ok:
+        raise SystemExit(f"setup failed: {r}")
+    try:
+        header = (f"{'run':34} {'ok ops/s':>17} {'ratio':>6} {'driver cpu ms/op':>19} "
+                  f"{'p50 ms':>17} {'p99 ms':>20}")
+        print(f"{len(nodes)} members, {args.seconds:g} s a run, min/median/max of "
+              f"{args.repeats}\n{header}", flush=True)
+        ceil_runs = [asyncio.run(_ceiling(nodes, args.ceiling_inflight, args.seconds))
+                     for _ in range(args.repeats)]
+        ceiling = statistics.median(r["ok/s"] for r in ceil_runs)
+        print(_row(f"ceiling (bare aiohttp, {args.ceiling_inflight} in flight)", ceil_runs,
+                   ceiling), flush=True)
+        n = 0
+        for workload in args.workloads.split(","):
+            for engine in args.engines.split(","):
+                if engine == "async" and workload != "register":
+                    continue  # no event-loop client: it would be the threaded one again
+                for c in concurrencies:
+                    runs = []
+                    for _ in range(args.repeats):
+                        n += 1
+                        runs.append(_harness(nodes, workload, engine, c, args.seconds, None,
+                                             data / f"h{n}.jsonl"))
+                    print(_row(f"{workload} {engine} c={c}", runs, ceiling), flush=True)
+        for engine in args.engines.split(","):
+            target = ceiling / 2
+            runs = []
+            for _ in range(args.repeats):
+                n += 1
+                runs.append(_harness(nodes, "register", engine, 100, args.seconds, target,
+                                     data / f"h{n}.jsonl"))
+            # The rate is of ops sent: a cas whose compare fails is not ok.
+            got = statistics.median(r["invoked/s"] for r in runs)
+            print(_row(f"register {engine} --rate {target:.0f}", runs, ceiling)
+                  + f"   sent {got:.0f}/s: {got / target:.0%} of the rate", flush=True)
+    finally:
+        ansible.run("teardown.yml")
+
+
+if __name__ == "__main__":
+    main()
