@@ -208,6 +208,12 @@ def test(
     consistency_model: Annotated[str, typer.Option(
         help="append: the model the list-append checker holds etcd to.")
     ] = _D.consistency_model,
+    watch_window: Annotated[float, typer.Option(
+        help="watch: seconds each watch op stays open, collecting events.")
+    ] = _D.watch_window,
+    compact_interval: Annotated[float, typer.Option(
+        help="watch: seconds between compactions (at the latest acknowledged delete).")
+    ] = _D.compact_interval,
 ) -> None:
     """Set up etcd, run load under faults, heal, check, collect logs, tear down.
 

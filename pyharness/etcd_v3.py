@@ -37,7 +37,8 @@ from __future__ import annotations
 import base64
 import json
 import ssl
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import urllib3
@@ -92,6 +93,59 @@ class TxnResult:
     revision: int
     # For each op of the branch that ran, the kvs a range returned ([] for puts).
     ranges: list[list[KV]]
+
+
+@dataclass
+class WatchEvent:
+    revision: int  # the event's mod_revision (a delete's: the deleting revision)
+    type: str  # PUT or DELETE
+    key: bytes
+    value: bytes
+    create_revision: int
+    version: int
+    prev_value: bytes | None = None
+
+
+@dataclass
+class WatchAnswer:
+    """What one watch delivered: its events in arrival order, the store's
+    revision when it was created, and the compacted revision if etcd refused
+    the start revision as compacted (the documented answer, not an error)."""
+
+    start_revision: int
+    created_revision: int | None = None
+    events: list[WatchEvent] = field(default_factory=list)
+    compact_revision: int | None = None
+    progress: list[int] = field(default_factory=list)  # progress-notification revisions
+
+
+def _watch_message(msg: dict[str, Any], answer: WatchAnswer, status: int) -> bool:
+    """Fold one streamed message into ``answer``; True when the watch ended."""
+    if "error" in msg:
+        err = msg["error"]
+        raise EtcdV3Error(status, err.get("grpc_code") or err.get("code"),
+                          str(err.get("message", "")))
+    result = msg.get("result", {})
+    header_rev = int(result.get("header", {}).get("revision", 0))
+    if result.get("created"):
+        answer.created_revision = header_rev
+    compacted = int(result.get("compact_revision", 0))
+    if compacted:
+        answer.compact_revision = compacted
+        return True
+    events = result.get("events") or []
+    for ev in events:
+        kv = ev.get("kv", {})
+        prev = ev.get("prev_kv")
+        answer.events.append(WatchEvent(
+            revision=int(kv.get("mod_revision", 0)), type=ev.get("type", "PUT"),
+            key=base64.b64decode(kv.get("key", "")), value=base64.b64decode(kv.get("value", "")),
+            create_revision=int(kv.get("create_revision", 0)),
+            version=int(kv.get("version", 0)),
+            prev_value=base64.b64decode(prev.get("value", "")) if prev else None))
+    if not events and not result.get("created") and header_rev:
+        answer.progress.append(header_rev)
+    return bool(result.get("canceled"))
 
 
 class EtcdV3Error(Exception):
@@ -310,6 +364,62 @@ class Connection:
                     if (result.get("events") or result.get("canceled")
                             or int(result.get("compact_revision", 0))):
                         return True
+        finally:
+            r.close()
+            r.release_conn()
+
+    def delete(self, key: Bytes) -> tuple[int, int]:
+        """Delete one key: (how many were deleted, the store revision)."""
+        r = self.call("/kv/deleterange", {"key": _enc(key)})
+        return int(r.get("deleted", 0)), revision_of(r)
+
+    def compact(self, revision: int, physical: bool = True) -> None:
+        """Drop every revision below ``revision`` (physical: wait until it is
+        done on this member, as ``etcdctl compact --physical``)."""
+        self.call("/kv/compaction", {"revision": str(revision), "physical": physical})
+
+    def watch_events(self, prefix: Bytes, start_revision: int, window_s: float,
+                     prev_kv: bool = False) -> WatchAnswer:
+        """Every event on keys under ``prefix`` from ``start_revision`` (0:
+        from now) that arrives within ``window_s``, in arrival order.
+
+        A stream that breaks raises, after the events it delivered are kept
+        in the exception's ``answer``: what arrived is never hidden."""
+        body: dict[str, Any] = {"create_request": {
+            "key": _enc(prefix), "range_end": _enc(prefix_end(_b(prefix))),
+            "start_revision": str(start_revision), "prev_kv": prev_kv}}
+        t = self.pool.timeout
+        assert isinstance(t, urllib3.Timeout)
+        answer = WatchAnswer(start_revision=start_revision)
+        deadline = time.monotonic() + window_s
+        r = self.pool.urlopen("POST", self.prefix + "/watch", body=json.dumps(body).encode(),
+                              headers=self._headers(), retries=False, redirect=False,
+                              preload_content=False,
+                              timeout=urllib3.Timeout(connect=t.connect_timeout,
+                                                      read=max(window_s, 0.01)))
+        try:
+            if r.status != 200:
+                raise EtcdV3Error(r.status, None, r.read(200).decode(errors="replace"))
+            buf = b""
+            sock = getattr(r.connection, "sock", None)
+            while (left := deadline - time.monotonic()) > 0:
+                if sock is not None:
+                    sock.settimeout(max(left, 0.001))  # the window, not one read, is bounded
+                try:
+                    chunk = r.read1(65536)
+                except ReadTimeoutError:
+                    return answer  # a read that timed out ends the stream: the window is over
+                if not chunk:
+                    raise ProtocolError("watch stream ended")
+                buf += chunk
+                while b"\n" in buf:
+                    line, buf = buf.split(b"\n", 1)
+                    if _watch_message(json.loads(line), answer, r.status):
+                        return answer
+            return answer
+        except Exception as e:
+            e.answer = answer  # type: ignore[attr-defined]
+            raise
         finally:
             r.close()
             r.release_conn()

@@ -76,6 +76,8 @@ class TestOptions:
     lock_fencing: bool = False
     lock_ttl: int = 2
     consistency_model: str = "strict-serializable"
+    watch_window: float = 1.0
+    compact_interval: float = 2.0
     api: str = "v2"
     serializable: bool = False
     junit: Path | None = None
@@ -260,6 +262,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("lock_fencing", "--lock-fencing", "bool"),
     Option("lock_ttl", "--lock-ttl", "int", _interval(1, 3600, integer=True)),
     Option("consistency_model", "--consistency-model", "str", _one_of(_txn_models)),
+    Option("watch_window", "--watch-window", "float",
+           _interval(0, 600, lo_open=True, what="seconds")),
+    Option("compact_interval", "--compact-interval", "float",
+           _interval(0, 3600, lo_open=True, what="seconds")),
 )
 BY_FIELD = {o.field: o for o in OPTIONS}
 BY_KEY = {o.key: o for o in OPTIONS}
@@ -323,7 +329,7 @@ def validate(opts: TestOptions, where: Mapping[str, str] | None = None) -> None:
     if opts.engine == "async" and not workloads.has_async(opts.workload, opts.api):
         raise usage("engine", f"async has no client for --workload {opts.workload} "
                               f"--api {opts.api} (it has: {workloads.async_names()})")
-    if opts.workload in ("append", "lock") and opts.api != "v3":
+    if opts.workload in ("append", "lock", "watch") and opts.api != "v3":
         raise usage("workload", f"{opts.workload} needs --api v3 (etcd's v3 transactions)")
 
 

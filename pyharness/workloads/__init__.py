@@ -7,13 +7,13 @@ from collections.abc import Callable, Mapping
 from types import ModuleType
 from typing import Any
 
-from pyharness.workloads import append, lock, register, varstore
+from pyharness.workloads import append, lock, register, varstore, watch
 from pyharness.workloads import set as set_workload
 from pyharness.workloads.base import Workload
 
 MODULES: dict[str, ModuleType] = {
     "append": append, "lock": lock, "register": register, "set": set_workload,
-    "varstore": varstore,
+    "varstore": varstore, "watch": watch,
 }
 WORKLOADS: dict[str, Callable[[Mapping[str, Any]], Workload]] = {
     "append": append.workload,
@@ -21,6 +21,7 @@ WORKLOADS: dict[str, Callable[[Mapping[str, Any]], Workload]] = {
     "register": register.workload,
     "set": set_workload.workload,
     "varstore": varstore.workload,
+    "watch": watch.workload,
 }
 
 
