@@ -124,3 +124,34 @@ class WatchChecker:
         for m in missing:
             out.append({**where, "kind": "missing", "event": m, "last-delivered": last})
         return out
+
+
+def describe(v: Mapping[str, Any]) -> str:
+    """One violation in words, e.g. "watch op 812 on n2 from 143: missing
+    DELETE of key 1 at 143 (it delivered up to 150)"."""
+    head = f"watch op {v.get('watch')} on {v.get('member')} from {v.get('from')}"
+    e = v.get("event") or []
+    what = (f"{e[1]} of key {e[2]} at {e[0]}" + (f" = {e[3]}" if e[3] is not None else "")
+            if len(e) == 4 else "")
+    kind = v.get("kind")
+    if kind == "missing":
+        return f"{head}: missing {what} (it delivered up to {v.get('last-delivered')})"
+    if kind == "out-of-order":
+        return f"{head}: revision {v.get('revision')} after {v.get('after')}"
+    if kind == "wrong-event":
+        x = v.get("expected") or []
+        return f"{head}: got {what}, but the write at {e[0] if e else '?'} was {x}"
+    return f"{head}: {kind} {what}".rstrip()
+
+
+def summary(r: Mapping[str, Any]) -> str:
+    """The verdict's reason in one line."""
+    if r.get("reason"):
+        return str(r["reason"])
+    n = int(r.get("violation-count", 0))
+    if not n:
+        return (f"{r.get('judged', 0)} watches judged, {r.get('events', 0)} events, "
+                f"{r.get('compacted', 0)} answered compacted")
+    first = (r.get("violations") or [{}])[0]
+    kinds = ", ".join(f"{k} {c}" for k, c in sorted((r.get("violations-by-kind") or {}).items()))
+    return f"{n} violations ({kinds}); first: {describe(first)}"

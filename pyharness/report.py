@@ -33,6 +33,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from checkers.watch import summary as watch_summary
 from checkers.windows import Window, fault_windows, history_end
 from pyharness.driver_load import describe as describe_load
 from pyharness.history import FAIL, INFO, OK, HistoryError, Op, pairs, read_jsonl
@@ -197,7 +198,12 @@ def _summary_faults(r: Mapping[str, Any], run_dir: Path) -> str:
     return head + body + ("<br>not in effect: " + "<br>".join(lines) if lines else "")
 
 
-SUMMARIES = {"faults": _summary_faults, "set": _summary_set, "linear": _summary_linear,
+def _summary_watch(r: Mapping[str, Any], run_dir: Path) -> str:
+    return _e(watch_summary(r))
+
+
+SUMMARIES = {"faults": _summary_faults, "watch": _summary_watch, "set": _summary_set,
+             "linear": _summary_linear,
              "stats": _summary_stats,
              "unhandled-exceptions": _summary_exceptions, "log-file-pattern": _summary_logs,
              "perf": _summary_files, "timeline": _summary_files}
