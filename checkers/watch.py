@@ -23,7 +23,7 @@ no event, or a history with no watch, has nothing to judge: with no watch
 that delivered anything the verdict is ``unknown``.
 
 Each violation names the watch op, its member, the revisions and the missing
-or extra event.
+or extra event, and when the watch ended (``time-s``, since the test began).
 """
 
 from __future__ import annotations
@@ -99,7 +99,7 @@ class WatchChecker:
                acked: Mapping[int, list[Any]], maybe: set[tuple[str, Any, Any]]
                ) -> list[dict[str, Any]]:
         where = {"watch": comp.index, "process": comp.process, "member": comp.node,
-                 "from": start}
+                 "from": start, "time-s": round(comp.time / 1e9, 3)}
         out: list[dict[str, Any]] = []
         seen: set[tuple[int, Any]] = set()
         last = 0
