@@ -176,3 +176,14 @@ def test_the_workload_runs_and_its_watches_are_judged(local_etcd: LocalEtcd,
     assert set(r["violations-by-kind"]) <= {"missing"}
     for v in r["violations"]:
         assert v["event"][1] == "DELETE" and v["from"] == v["event"][0]
+
+
+def test_violations_read_as_one_line_each() -> None:
+    from checkers.watch import describe, summary
+    from pyharness.progress import failure_notes
+
+    r = writes().watch(3, [[4, "PUT", 0, 6]]).check()
+    line = describe(r["violations"][0])
+    assert line == "watch op 7 on n1 from 3: missing DELETE of key 0 at 3 (it delivered up to 4)"
+    assert summary(r).startswith("1 violations (missing 1); first: watch op 7")
+    assert failure_notes({"watch": r}) == [f"watch: {line}"]
