@@ -180,8 +180,6 @@ def main() -> None:
         n = 0
         for workload in args.workloads.split(","):
             for engine in args.engines.split(","):
-                if engine == "async" and workload != "register":
-                    continue  # no event-loop client: it would be the threaded one again
                 for c in concurrencies:
                     runs = []
                     for _ in range(args.repeats):
