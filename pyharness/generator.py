@@ -382,12 +382,21 @@ class Stagger(Generator):
         if res is None or res is PENDING:
             return res
         op, nxt = res  # type: ignore[misc]
-        t = max(op.time, self.next_time if self.next_time is not None else ctx.time)
+        due = self.next_time if self.next_time is not None else ctx.time
+        t = max(op.time, due)
         op = dataclasses.replace(op, time=t)
-        return op, Stagger(self.dt_ns, nxt, t + int(ctx.rng.uniform(0, 2 * self.dt_ns)))
+        # The next op is due one interval after this one was *due*, not after
+        # it went out: otherwise every wake-up's lateness adds up and the
+        # rate falls short. An op far behind its schedule (every worker was
+        # busy) restarts the schedule instead of bursting to catch up.
+        anchor = due if t - due <= max(4 * self.dt_ns, _CATCH_UP_NS) else t
+        return op, Stagger(self.dt_ns, nxt, anchor + int(ctx.rng.uniform(0, 2 * self.dt_ns)))
 
     def update(self, ctx: Context, event: Op) -> Generator:
         return Stagger(self.dt_ns, self.gen.update(ctx, event), self.next_time)
+
+
+_CATCH_UP_NS = 50_000_000  # lateness a staggered schedule still makes up for
 
 
 def stagger(dt_seconds: float, g: GenLike) -> Generator:
