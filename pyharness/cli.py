@@ -204,6 +204,10 @@ def test(
     consistency_model: Annotated[str, typer.Option(
         help="append: the model the list-append checker holds etcd to.")
     ] = _D.consistency_model,
+    etcd_version: Annotated[str | None, typer.Option(
+        help="The etcd release to install (managed clusters), from the role's catalogue: "
+             "3.4.23, 3.5.1, 3.5.16, 3.5.30 (README, Releases). Default: the inventory's.")
+    ] = None,
 ) -> None:
     """Set up etcd, run load under faults, heal, check, collect logs, tear down.
 

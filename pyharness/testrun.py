@@ -72,6 +72,7 @@ class TestOptions:
     lock_fencing: bool = False
     lock_ttl: int = 2
     consistency_model: str = "strict-serializable"
+    etcd_version: str | None = None
     api: str = "v2"
     serializable: bool = False
     junit: Path | None = None
@@ -198,6 +199,13 @@ def _parsed_by(parse: Callable[[Any], object]) -> Callable[[Any], str | None]:
     return allowed
 
 
+def etcd_releases() -> dict[str, Any]:
+    """The etcd role's release catalogue (roles/etcd_member), version -> entry."""
+    d = yaml.safe_load((paths.ROOT / "roles" / "etcd_member" / "defaults" / "main.yml")
+                       .read_text())
+    return dict(d.get("etcd_releases") or {})
+
+
 def _store_dir(p: Path) -> str | None:
     return "a directory (or a path to make one at)" if p.exists() and not p.is_dir() else None
 
@@ -253,6 +261,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("lock_fencing", "--lock-fencing", "bool"),
     Option("lock_ttl", "--lock-ttl", "int", _interval(1, 3600, integer=True)),
     Option("consistency_model", "--consistency-model", "str", _one_of(_txn_models)),
+    Option("etcd_version", "--etcd-version", "str", _one_of(lambda: sorted(etcd_releases())),
+           nullable=True),
 )
 BY_FIELD = {o.field: o for o in OPTIONS}
 BY_KEY = {o.key: o for o in OPTIONS}
@@ -466,7 +476,10 @@ def execute(opts: TestOptions, console: Console,
     if auth is not None:
         test["options"].update(auth_user=auth[0], auth_password_file=auth[1])
     store.write_json(run_dir / "test.json", test)
-    ansible = Ansible(inv, run_dir / "ansible", {"store_dir": str(run_dir.resolve())})
+    extravars: dict[str, Any] = {"store_dir": str(run_dir.resolve())}
+    if opts.etcd_version is not None:  # over the inventory's, for every playbook
+        extravars["etcd_version"] = opts.etcd_version
+    ansible = Ansible(inv, run_dir / "ansible", extravars)
     try:
         with _signals_interrupt():
             return _run(opts, test, nodes, ansible, run_dir, console)
