@@ -515,6 +515,30 @@ def heal(inventory: InventoryOpt = None) -> None:
     console.print("healed")
 
 
+@app.command("check-cluster")
+def check_cluster(
+    inventory: Annotated[Path, typer.Option(
+        "--inventory", "-i", help="Ansible inventory with an 'etcd' group: the cluster to check.")],
+    json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    timeout: Annotated[float, typer.Option(
+        help="Seconds to wait for each member's answer.", min=0.1, max=600)] = 5.0,
+) -> None:
+    """Read-only check of a running cluster: members, versions, leader, revisions,
+    HashKV agreement, alarms. Exit 0 consistent, 1 inconsistent, 2 cannot tell
+    (an unreachable member is named). Writes nothing to the cluster."""
+    import json
+
+    from pyharness.check_cluster import run as run_check
+
+    try:
+        code, report = run_check(inventory, out, json_out=json_out, timeout=timeout)
+    except InventoryError as e:
+        raise _fail(str(e)) from None
+    if json_out:
+        print(json.dumps(report, indent=1, sort_keys=True))
+    raise typer.Exit(code)
+
+
 @lab_app.command("up")
 def lab_up(nodes: Annotated[int, typer.Option(help="Number of hosts.", min=1, max=250)] = 5,
            ) -> None:

@@ -22,8 +22,10 @@ One :func:`collect` call, in this order:
 4. ``POST /v3/kv/range`` of the key prefix (the workload's keys), with
    ``serializable: true`` (the member's own copy, not the leader's) and
    ``revision: R``, so members that have applied more still answer for R;
-5. optionally ``GET /version`` and ``POST /v3/maintenance/alarm`` with
-   ``{"action": "GET"}``.
+5. optionally ``GET /version`` of every member, and ``POST
+   /v3/maintenance/alarm`` with ``{"action": "GET"}`` of one member (alarms
+   are the cluster's, and etcd serves an alarm GET through raft: it adds a
+   log entry, though no key or revision changes).
 
 A member that does not answer a request gets ``error`` for it (a string);
 the checker turns that into unknown, never a silent pass. The gateway's
@@ -140,11 +142,16 @@ def collect(members: Sequence[Member], prefix: bytes | str | None = None,
                     "serializable": True, "revision": str(revision)})
         if extras:
             for m in members:
-                entry = out["members"][m.name]
-                entry["version"] = _get_version(m, timeout)
-                if "answer" in entry["status"]:
-                    entry["alarms"] = _call(conns[m.name], "/maintenance/alarm",
-                                            {"action": "GET"})
+                out["members"][m.name]["version"] = _get_version(m, timeout)
+            # Alarms are cluster-wide (raft-replicated); etcd serves even an
+            # alarm GET through raft (one log entry, no key or revision
+            # changes), so ask one member only: the first that answered.
+            asked = next((m for m in members
+                          if "answer" in out["members"][m.name]["status"]), None)
+            if asked is not None:
+                out["alarms"] = {"member": asked.name,
+                                 **_call(conns[asked.name], "/maintenance/alarm",
+                                         {"action": "GET"})}
     finally:
         for c in conns.values():
             c.close()
