@@ -73,17 +73,20 @@ def judge(state: dict[str, Any], expected: list[str]) -> dict[str, Any]:
         a = state.get("alarms", {})
         reasons.append(f"the alarm list could not be read from member {a.get('member')}: "
                        f"{a.get('error', 'no answer')}")
-    alarms = [{"member": by_id.get(a["member_id"], a["member_id"]), "alarm": a["alarm"]}
+    # An alarm names the member it is for by id; etcd 3.4's periodic
+    # corruption check raises CORRUPT for member 0, that is for none.
+    alarms = [{"member": by_id.get(a["member_id"], a["member_id"] or "0"), "alarm": a["alarm"]}
               for a in listed or []]
     for name, s in members.items():
         if "error" not in s:
             s["alarms"] = [a["alarm"] for a in alarms if a["member"] == name]
     for a in alarms:
+        whom = f"member {a['member']}" if a["member"] != "0" else "the cluster (member 0)"
         if a["alarm"] == "CORRUPT":
-            problems.append(f"CORRUPT alarm raised for member {a['member']}: etcd found "
-                            "members whose data disagree")
+            problems.append(f"CORRUPT alarm raised for {whom}: etcd found members whose "
+                            "data disagree")
         else:
-            reasons.append(f"{a['alarm']} alarm raised for member {a['member']}")
+            reasons.append(f"{a['alarm']} alarm raised for {whom}")
     # One leader per term
     terms: dict[int, set[str]] = {}
     for name, s in members.items():

@@ -182,3 +182,12 @@ def test_judge_a_hash_mismatch_is_inconsistent() -> None:
     r = judge(d, ["m1", "m2", "m3"])
     assert r["exit"] == 1 and r["hashes-agree"] is False
     assert r["problems"][0].startswith("members disagree on HashKV at revision 10: m2, m3: ")
+
+
+def test_judge_a_real_divergence_and_its_corrupt_alarm() -> None:
+    d = json.loads((DATA / "cluster-3.4.23-corrupt.json").read_text())
+    r = judge(d, ["m1", "m2", "m3"])
+    assert r["exit"] == 1 and r["verdict"] == "inconsistent"
+    assert r["problems"][0].startswith("members disagree on HashKV at revision 10: m1, m2: ")
+    assert r["problems"][1] == ("CORRUPT alarm raised for the cluster (member 0): etcd found "
+                                "members whose data disagree")

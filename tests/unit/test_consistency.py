@@ -1,7 +1,8 @@
 """checkers.consistency on answers recorded from real 3-member clusters
 (tests/data/consistency/cluster-*.json, made by record.py there: etcd 3.4.23,
-HashKV over gRPC, and 3.5.16, HashKV through the gateway), and on copies of
-them with one member's answer edited: another hash, another value, a member
+HashKV over gRPC, and 3.5.16, HashKV through the gateway; and a 3.4.23
+cluster with one member's data really corrupted), and on copies of them
+with one member's answer edited: another hash, another value, a member
 missing or down, a compacted revision."""
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from checkers.consistency import ConsistencyChecker, check
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "consistency"
 RECORDED = sorted(DATA.glob("cluster-*.json"))
+HEALTHY = [p for p in RECORDED if "corrupt" not in p.name]
 
 
 def load(name: str = "cluster-3.4.23.json") -> dict[str, Any]:
@@ -29,7 +31,8 @@ def b64(s: str) -> str:
 
 
 def test_the_fixtures_are_real_answers_of_both_paths() -> None:
-    assert [p.name for p in RECORDED] == ["cluster-3.4.23.json", "cluster-3.5.16.json"]
+    assert [p.name for p in RECORDED] == ["cluster-3.4.23-corrupt.json", "cluster-3.4.23.json",
+                                          "cluster-3.5.16.json"]
     old, new = load("cluster-3.4.23.json"), load("cluster-3.5.16.json")
     assert {m["hashkv"].get("via") for m in old["members"].values()} == {"grpc"}
     assert {m["hashkv"].get("via") for m in new["members"].values()} == {None}
@@ -37,7 +40,7 @@ def test_the_fixtures_are_real_answers_of_both_paths() -> None:
         assert {m["status"]["answer"]["version"] for m in d["members"].values()} == {v}
 
 
-@pytest.mark.parametrize("path", RECORDED, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", HEALTHY, ids=lambda p: p.name)
 def test_a_healthy_cluster_is_valid(path: Path) -> None:
     r = check(json.loads(path.read_text()))
     assert r["valid?"] is True, r
@@ -155,3 +158,23 @@ def test_hashkv_protobuf_codec() -> None:
     assert etcd_grpc.decode_hashkv_response(msg) == {
         "header": {"cluster_id": "1", "member_id": "2", "revision": "10", "raft_term": "2"},
         "hash": 2283930555, "compact_revision": "-1"}
+
+
+def test_a_real_divergence_is_invalid_naming_member_revision_and_key() -> None:
+    """m3's value of /pyharness/fixture/set was changed in its bbolt file while
+    the cluster was down (record.py --corrupt), as etcd's e2e tests corrupt
+    a member; etcd's own periodic check raised CORRUPT on the same answers."""
+    d = load("cluster-3.4.23-corrupt.json")
+    r = check(d)
+    assert r["valid?"] is False
+    good = d["members"]["m1"]["hashkv"]["answer"]["hash"]
+    bad = d["members"]["m3"]["hashkv"]["answer"]["hash"]
+    assert good != bad
+    assert r["error"] == (f"members disagree on HashKV at revision 10: m1, m2: {good}; "
+                          f"m3: {bad}; 1 key(s) differ between members at revision 10: "
+                          "/pyharness/fixture/set")
+    assert r["differing-keys"] == {"/pyharness/fixture/set": {
+        "m1": {"value": "[0, 1, 2]", "mod_revision": 8, "version": 2},
+        "m2": {"value": "[0, 1, 2]", "mod_revision": 8, "version": 2},
+        "m3": {"value": "[0, 1, 9]", "mod_revision": 8, "version": 2}}}
+    assert d["alarms"]["answer"]["alarms"] == [{"alarm": "CORRUPT"}]
