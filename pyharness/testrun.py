@@ -317,6 +317,8 @@ def validate(opts: TestOptions, where: Mapping[str, str] | None = None) -> None:
         raise usage("store_bug", "needs --workload varstore")
     if opts.workload in ("append", "lock") and opts.api != "v3":
         raise usage("workload", f"{opts.workload} needs --api v3 (etcd's v3 transactions)")
+    if opts.etcd_version is not None and opts.db == "existing":
+        raise usage("etcd_version", "installs a release, which --db existing never does")
 
 
 def grudge_syntax(path: Path) -> str | None:

@@ -187,3 +187,31 @@ def test_etcd_version_option_names_the_catalogue() -> None:
     with pytest.raises(UsageError, match=r"^--etcd-version must be one of 3\.4\.23, 3\.5\.1, "
                                          r"3\.5\.16, 3\.5\.30, got '3\.9\.9'$"):
         validate(TestOptions(etcd_version="3.9.9"))
+    with pytest.raises(UsageError, match=r"^--etcd-version installs a release, which --db "
+                                         r"existing never does$"):
+        validate(TestOptions(etcd_version="3.5.16", db="existing", inventory=Path("x.yml")))
+
+
+def test_etcd_version_reaches_every_playbook_as_an_extra_var(tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch
+                                                             ) -> None:
+    from rich.console import Console
+
+    from pyharness import testrun
+    seen: dict[str, object] = {}
+
+    class Stop(Exception):
+        pass
+
+    def fake_ansible(inv: Path, art: Path, extravars: dict[str, object]) -> None:
+        seen.update(extravars)
+        raise Stop
+
+    inv = tmp_path / "inv.yml"
+    inv.write_text("etcd:\n  hosts:\n    n1: {ansible_host: 127.0.0.1}\n")
+    monkeypatch.setattr(testrun, "Ansible", fake_ansible)
+    with pytest.raises(Stop):
+        testrun.execute(testrun.TestOptions(etcd_version="3.5.30", inventory=inv,
+                                            store=tmp_path / "store"),
+                        Console(quiet=True))
+    assert seen["etcd_version"] == "3.5.30"
