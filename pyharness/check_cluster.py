@@ -116,7 +116,8 @@ def judge(state: dict[str, Any], expected: list[str]) -> dict[str, Any]:
 
 
 def collect(nodes: list[inventory.Node], timeout: float = 5.0) -> dict[str, Any]:
-    members = [cluster_state.Member(n.name, n.address, n.client_port, n.tls) for n in nodes]
+    members = [cluster_state.Member(n.name, n.address, n.client_port, n.tls, n.auth)
+               for n in nodes]
     return cluster_state.collect(members, prefix=None, timeout=timeout, extras=True)
 
 

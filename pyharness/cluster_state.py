@@ -37,6 +37,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import urllib3
@@ -53,6 +54,8 @@ class Member:
     address: str
     port: int
     tls: TLS | None = None
+    # For an auth-enabled cluster: the user, and a file holding its password.
+    auth: tuple[str, str] | None = None
 
 
 def _error_text(e: BaseException) -> str:
@@ -80,7 +83,8 @@ def _hashkv(conn: etcd_v3.Connection, m: Member, revision: int,
     except Exception as e:
         return {"error": _error_text(e)}
     try:
-        return {"answer": etcd_grpc.hashkv(m.address, m.port, revision, timeout, m.tls),
+        return {"answer": etcd_grpc.hashkv(m.address, m.port, revision, timeout, m.tls,
+                                           token=conn.token),
                 "via": "grpc"}
     except etcd_grpc.GrpcError as e:
         return {"error": f"{e.message} (gRPC status {e.code})"}
@@ -122,8 +126,18 @@ def collect(members: Sequence[Member], prefix: bytes | str | None = None,
     out: dict[str, Any] = {"members": {}}
     try:
         for m in members:
-            out["members"][m.name] = {"endpoint": f"{m.address}:{m.port}",
-                                      "status": _call(conns[m.name], "/maintenance/status", {})}
+            entry: dict[str, Any] = {"endpoint": f"{m.address}:{m.port}"}
+            out["members"][m.name] = entry
+            if m.auth is not None:
+                try:
+                    # The password stays in its file.
+                    password = Path(m.auth[1]).read_text().strip()
+                    conns[m.name].authenticate(m.auth[0], password)
+                except Exception as e:
+                    entry["status"] = {"error": f"authenticate as {m.auth[0]}: "
+                                                f"{_error_text(e)}"}
+                    continue
+            entry["status"] = _call(conns[m.name], "/maintenance/status", {})
         revs = [int(e["status"]["answer"].get("header", {}).get("revision", 0))
                 for e in out["members"].values() if "answer" in e["status"]]
         revision = min(revs) if revs else None
@@ -163,5 +177,7 @@ def members_from_test(test: Mapping[str, Any]) -> list[Member]:
     options = test.get("options", {})
     ca, cert, key = (options.get(k) for k in ("tls_ca", "tls_cert", "tls_key"))
     tls = TLS(ca, cert, key) if (ca or cert or key) else None
-    return [Member(name, str(n["address"]), int(n["client_port"]), tls)
+    auth = ((str(options["auth_user"]), str(options["auth_password_file"]))
+            if options.get("auth_user") else None)
+    return [Member(name, str(n["address"]), int(n["client_port"]), tls, auth)
             for name, n in test["nodes"].items()]

@@ -107,7 +107,7 @@ def decode_hashkv_response(msg: bytes) -> dict[str, Any]:
 
 
 def unary(address: str, port: int, method: str, request: bytes, timeout: float = 5.0,
-          tls: TLS | None = None) -> bytes:
+          tls: TLS | None = None, token: str | None = None) -> bytes:
     """One unary gRPC call, e.g. ``/etcdserverpb.Maintenance/HashKV``; the response message."""
     sock: socket.socket = socket.create_connection((address, port), timeout=timeout)
     try:
@@ -120,10 +120,13 @@ def unary(address: str, port: int, method: str, request: bytes, timeout: float =
         conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
         conn.initiate_connection()
         sid = conn.get_next_available_stream_id()
-        conn.send_headers(sid, [
+        headers = [
             (":method", "POST"), (":scheme", "https" if tls is not None else "http"),
             (":path", method), (":authority", f"{address}:{port}"),
-            ("content-type", "application/grpc"), ("te", "trailers")])
+            ("content-type", "application/grpc"), ("te", "trailers")]
+        if token is not None:  # an auth-enabled cluster's token, as etcd's clients send it
+            headers.append(("token", token))
+        conn.send_headers(sid, headers)
         conn.send_data(sid, b"\x00" + len(request).to_bytes(4, "big") + request,
                        end_stream=True)
         sock.sendall(conn.data_to_send())
@@ -160,8 +163,8 @@ def unary(address: str, port: int, method: str, request: bytes, timeout: float =
 
 
 def hashkv(address: str, port: int, revision: int, timeout: float = 5.0,
-           tls: TLS | None = None) -> dict[str, Any]:
+           tls: TLS | None = None, token: str | None = None) -> dict[str, Any]:
     """``Maintenance.HashKV`` at ``revision`` (0: the member's current one)."""
     msg = unary(address, port, "/etcdserverpb.Maintenance/HashKV",
-                encode_hashkv_request(revision), timeout, tls)
+                encode_hashkv_request(revision), timeout, tls, token)
     return decode_hashkv_response(msg)

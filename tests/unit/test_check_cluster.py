@@ -191,3 +191,31 @@ def test_judge_a_real_divergence_and_its_corrupt_alarm() -> None:
     assert r["problems"][0].startswith("members disagree on HashKV at revision 10: m1, m2: ")
     assert r["problems"][1] == ("CORRUPT alarm raised for the cluster (member 0): etcd found "
                                 "members whose data disagree")
+
+
+def test_an_auth_enabled_cluster_is_checked_as_the_inventorys_user(cluster: list[int],
+                                                                   tmp_path: Path) -> None:
+    """Last: it turns authentication on for the test's own cluster (and off)."""
+    pw = tmp_path / "password"
+    pw.write_text("s3cret\n")
+    inv = inventory(tmp_path / "inv.yml", cluster)
+    with inv.open("a") as f:
+        f.write(f"  vars:\n    etcd_client_user: root\n    etcd_client_password_file: {pw}\n")
+    conn = etcd_v3.connect("127.0.0.1", cluster[0], timeout=5)
+    conn.call("/auth/user/add", {"name": "root", "password": "s3cret"})
+    conn.call("/auth/user/grant", {"user": "root", "role": "root"})
+    conn.call("/auth/enable", {})
+    try:
+        p = check_cluster("-i", str(inv), "--json")
+        assert p.returncode == 0, p.stdout + p.stderr
+        report = json.loads(p.stdout)
+        assert report["hashes-agree"] is True and len(report["members"]) == 3
+        pw.write_text("wrong\n")
+        p = check_cluster("-i", str(inv), "--json")
+        assert p.returncode == 2, p.stdout + p.stderr
+        assert any(r.startswith("member m1 (127.0.0.1:23790) did not answer its status: "
+                                "authenticate as root: ") for r in json.loads(p.stdout)["reasons"])
+    finally:
+        conn.authenticate("root", "s3cret")
+        conn.call("/auth/disable", {})
+        conn.close()
