@@ -11,7 +11,9 @@ line, so they work on etcd's text logs (capnslog: ``2024-... C | etcdserver:
 ...``, where ``C`` is critical) and on its JSON logs (zap:
 ``{"level":"panic","msg":...}``) alike. The defaults are the ones that mean a
 member failed, not that it was unhappy: a Go ``panic``, a ``fatal`` exit,
-etcd's corruption reports, and capnslog's critical level.
+etcd's corruption reports (its initial and periodic corruption checks), a
+raised CORRUPT or NOSPACE alarm (named per host in ``alarms``), and
+capnslog's critical level.
 
 The result counts matches per host and per pattern and keeps the first few
 lines (:data:`MAX_EXAMPLES` per host) with file and line number. ``valid?``
@@ -38,14 +40,33 @@ from checkers.core import UNKNOWN
 from pyharness.history import Op
 from pyharness.store import open_regular, regular_inside
 
+#: A CORRUPT or NOSPACE alarm, as etcd logs it being raised (zap:
+#: ``"msg":"alarm raised","alarm":"CORRUPT"``, 3.4 and 3.5; capnslog: ``alarm
+#: NOSPACE raised by peer ...``) or refusing /health because of it (``/health
+#: error due to alarm:CORRUPT``, 3.4; ``serving /health false due to an alarm``,
+#: 3.5). The alarm is named in the result's ``alarms`` by host.
+ALARM_PATTERNS: tuple[str, ...] = (
+    r'"msg":"alarm raised".*"alarm":"(CORRUPT|NOSPACE)"',
+    r"\balarm (CORRUPT|NOSPACE) raised",
+    r"/health (error|false) due to (an )?alarm.*\b(CORRUPT|NOSPACE)\b",
+)
+
 DEFAULT_PATTERNS: tuple[str, ...] = (
     r"panic",
     r"fatal",
     r"data corruption",
-    r"data inconsistency",  # etcd's corruption check: "found data inconsistency with peers"
+    # etcd's own corruption checks: the initial one ("... found data
+    # inconsistency with peers", "checkInitialHashKV failed") and the
+    # leader's periodic one (3.4 and 3.5: "same compact revision then hashes
+    # must match", logged before it raises the CORRUPT alarm)
+    r"data inconsistency",
+    r"checkInitialHashKV failed",
+    r"same compact revision then hashes must match",
     r"database corrupted",
     r"^\S+ \S+ C \| ",  # capnslog's critical level (Fatal and Panic log at it)
+    *ALARM_PATTERNS,
 )
+_ALARM_KIND = re.compile(r"\b(CORRUPT|NOSPACE)\b")
 
 #: Example lines kept per host; the counts stay exact.
 MAX_EXAMPLES = 5
@@ -102,6 +123,8 @@ class LogPatternChecker:
         skipped: list[str] = []
         hosts = self._log_files(run_dir, skipped)
         matches: dict[str, dict[str, Any]] = {}
+        alarms: dict[str, set[str]] = {}
+        alarm_patterns = set(ALARM_PATTERNS) & set(self.patterns)
         scanned = 0
         for host, files in hosts.items():
             count = 0
@@ -124,6 +147,10 @@ class LogPatternChecker:
                         count += 1
                         for p in hit:
                             by_pattern[p] += 1
+                        if alarm_patterns.intersection(hit):
+                            kind = _ALARM_KIND.search(line)
+                            if kind:
+                                alarms.setdefault(host, set()).add(kind.group(1))
                         if len(examples) < MAX_EXAMPLES:
                             examples.append({"file": str(path.relative_to(run_dir)),
                                              "line": lineno, "patterns": hit,
@@ -140,6 +167,10 @@ class LogPatternChecker:
             "match-count": sum(m["count"] for m in matches.values()),
             "matches": matches,
         }
+        if alarms:
+            result["alarms"] = {h: sorted(k) for h, k in sorted(alarms.items())}
+            result["alarm-summary"] = "; ".join(
+                f"{h}: {', '.join(k)} alarm raised" for h, k in result["alarms"].items())
         warnings = []
         if skipped:
             result["skipped"] = skipped

@@ -214,6 +214,10 @@ def test(
     compact_interval: Annotated[float, typer.Option(
         help="watch: seconds between compactions (at the latest acknowledged delete).")
     ] = _D.compact_interval,
+    etcd_version: Annotated[str | None, typer.Option(
+        help="The etcd release to install (managed clusters), from the role's catalogue: "
+             "3.4.23, 3.5.1, 3.5.16, 3.5.30 (README, Releases). Default: the inventory's.")
+    ] = None,
 ) -> None:
     """Set up etcd, run load under faults, heal, check, collect logs, tear down.
 
@@ -519,6 +523,30 @@ def heal(inventory: InventoryOpt = None) -> None:
     if not r.ok:
         raise _fail(r.error_line())
     console.print("healed")
+
+
+@app.command("check-cluster")
+def check_cluster(
+    inventory: Annotated[Path, typer.Option(
+        "--inventory", "-i", help="Ansible inventory with an 'etcd' group: the cluster to check.")],
+    json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    timeout: Annotated[float, typer.Option(
+        help="Seconds to wait for each member's answer.", min=0.1, max=600)] = 5.0,
+) -> None:
+    """Read-only check of a running cluster: members, versions, leader, revisions,
+    HashKV agreement, alarms. Exit 0 consistent, 1 inconsistent, 2 cannot tell
+    (an unreachable member is named). Writes nothing to the cluster."""
+    import json
+
+    from pyharness.check_cluster import run as run_check
+
+    try:
+        code, report = run_check(inventory, out, json_out=json_out, timeout=timeout)
+    except InventoryError as e:
+        raise _fail(str(e)) from None
+    if json_out:
+        print(json.dumps(report, indent=1, sort_keys=True))
+    raise typer.Exit(code)
 
 
 @lab_app.command("up")

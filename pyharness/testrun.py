@@ -78,6 +78,7 @@ class TestOptions:
     consistency_model: str = "strict-serializable"
     watch_window: float = 1.0
     compact_interval: float = 2.0
+    etcd_version: str | None = None
     api: str = "v2"
     serializable: bool = False
     junit: Path | None = None
@@ -206,6 +207,13 @@ def _parsed_by(parse: Callable[[Any], object]) -> Callable[[Any], str | None]:
     return allowed
 
 
+def etcd_releases() -> dict[str, Any]:
+    """The etcd role's release catalogue (roles/etcd_member), version -> entry."""
+    d = yaml.safe_load((paths.ROOT / "roles" / "etcd_member" / "defaults" / "main.yml")
+                       .read_text())
+    return dict(d.get("etcd_releases") or {})
+
+
 def _store_dir(p: Path) -> str | None:
     return "a directory (or a path to make one at)" if p.exists() and not p.is_dir() else None
 
@@ -266,6 +274,8 @@ OPTIONS: tuple[Option, ...] = (
            _interval(0, 600, lo_open=True, what="seconds")),
     Option("compact_interval", "--compact-interval", "float",
            _interval(0, 3600, lo_open=True, what="seconds")),
+    Option("etcd_version", "--etcd-version", "str", _one_of(lambda: sorted(etcd_releases())),
+           nullable=True),
 )
 BY_FIELD = {o.field: o for o in OPTIONS}
 BY_KEY = {o.key: o for o in OPTIONS}
@@ -331,6 +341,8 @@ def validate(opts: TestOptions, where: Mapping[str, str] | None = None) -> None:
                               f"--api {opts.api} (it has: {workloads.async_names()})")
     if opts.workload in ("append", "lock", "watch") and opts.api != "v3":
         raise usage("workload", f"{opts.workload} needs --api v3 (etcd's v3 transactions)")
+    if opts.etcd_version is not None and opts.db == "existing":
+        raise usage("etcd_version", "installs a release, which --db existing never does")
 
 
 def grudge_syntax(path: Path) -> str | None:
@@ -512,7 +524,10 @@ def execute(opts: TestOptions, console: Console,
     if auth is not None:
         test["options"].update(auth_user=auth[0], auth_password_file=auth[1])
     store.write_json(run_dir / "test.json", test)
-    ansible = Ansible(inv, run_dir / "ansible", {"store_dir": str(run_dir.resolve())})
+    extravars: dict[str, Any] = {"store_dir": str(run_dir.resolve())}
+    if opts.etcd_version is not None:  # over the inventory's, for every playbook
+        extravars["etcd_version"] = opts.etcd_version
+    ansible = Ansible(inv, run_dir / "ansible", extravars)
     try:
         with _signals_interrupt():
             return _run(opts, test, nodes, ansible, run_dir, console)

@@ -94,3 +94,71 @@ def test_run_dir_defaults_to_the_test_store_dir(tmp_path: Path) -> None:
     _node(tmp_path, "n2", ["panic: x"])
     r = LogPatternChecker().check({"store_dir": str(tmp_path)}, [])
     assert r["valid?"] is False and "n2" in r["matches"]
+
+
+# --- etcd's corruption checks and alarms, in lines real members wrote
+
+CORRUPT_LOGS = (Path(__file__).resolve().parents[1] / "data" / "consistency"
+                / "cluster-3.4.23-corrupt")
+# Raised by hand on a 3-member cluster (POST /v3/maintenance/alarm ACTIVATE).
+NOSPACE_3_4 = ('{"level":"warn","ts":"2026-12-03T06:00:02.978Z","caller":"etcdserver/apply.go:636",'
+               '"msg":"alarm raised","alarm":"NOSPACE","from":"437a29acf2f781cc"}')
+NOSPACE_3_5 = ('{"level":"warn","ts":"2026-12-03T06:00:15.348943Z",'
+               '"caller":"etcdserver/apply.go:753","msg":"alarm raised","alarm":"NOSPACE",'
+               '"from":"437a29acf2f781cc"}')
+
+
+def test_a_real_corruption_is_reported_with_its_alarm(tmp_path: Path) -> None:
+    """m3's db was edited (record.py --corrupt): the leader's periodic check
+    logged the mismatch and every member the CORRUPT alarm."""
+    for log in sorted(CORRUPT_LOGS.glob("*.log")):
+        _node(tmp_path, log.stem, log.read_text().splitlines())
+    r = LogPatternChecker(tmp_path).check({}, [])
+    assert r["valid?"] is False
+    assert r["alarms"] == {"m1": ["CORRUPT"], "m2": ["CORRUPT"], "m3": ["CORRUPT"]}
+    assert r["alarm-summary"] == ("m1: CORRUPT alarm raised; m2: CORRUPT alarm raised; "
+                                  "m3: CORRUPT alarm raised")
+    checked = [h for h, m in r["matches"].items()
+               if "same compact revision then hashes must match" in m["by-pattern"]]
+    # the leader checks: the one the same run's answers name
+    answers = json.loads(CORRUPT_LOGS.with_name(CORRUPT_LOGS.name + ".json").read_text())
+    ids = {n: m["status"]["answer"]["header"]["member_id"]
+           for n, m in answers["members"].items()}
+    leaders = {m["status"]["answer"]["leader"] for m in answers["members"].values()}
+    assert checked == [n for n, i in ids.items() if i in leaders]
+
+
+def test_corruption_checks_that_pass_are_calm(tmp_path: Path) -> None:
+    calm = [line for log in sorted(CORRUPT_LOGS.glob("*.log"))
+            for line in log.read_text().splitlines()
+            if "corruption check" in line or "starting an etcd server" in line]
+    assert any("initial corruption checking passed; no corruption" in x for x in calm)
+    assert any('"msg":"enabled corruption checking"' in x for x in calm)
+    _node(tmp_path, "n1", calm)
+    r = LogPatternChecker(tmp_path).check({}, [])
+    assert r["valid?"] is True, r["matches"]
+
+
+def test_nospace_and_corrupt_alarms_are_named(tmp_path: Path) -> None:
+    _node(tmp_path, "n1", [*CALM, NOSPACE_3_4])
+    _node(tmp_path, "n2", [NOSPACE_3_5])
+    _node(tmp_path, "n3", ["2026-12-03 06:01:37.388659 W | etcdserver/api/etcdhttp: "
+                           "/health error due to alarm:CORRUPT "])
+    _node(tmp_path, "n4", CALM)
+    r = LogPatternChecker(tmp_path).check({}, [])
+    assert r["valid?"] is False
+    assert r["alarms"] == {"n1": ["NOSPACE"], "n2": ["NOSPACE"], "n3": ["CORRUPT"]}
+    assert "n4" not in r["matches"]
+
+
+def test_initial_check_failures_match(tmp_path: Path) -> None:
+    _node(tmp_path, "n1", [
+        "2026-12-03 06:00:00.000000 C | etcdmain: 756ce77e468b3d92 found data inconsistency "
+        "with peers",
+        '{"level":"error","ts":"2026-12-03T06:00:00Z","caller":"embed/etcd.go:259",'
+        '"msg":"checkInitialHashKV failed","error":"756ce77e468b3d92 found data inconsistency '
+        'with peers"}'])
+    r = LogPatternChecker(tmp_path).check({}, [])
+    assert r["valid?"] is False
+    assert r["matches"]["n1"]["by-pattern"]["checkInitialHashKV failed"] == 1
+    assert r["matches"]["n1"]["by-pattern"]["data inconsistency"] == 2
