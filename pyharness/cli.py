@@ -287,6 +287,74 @@ def test_all(
     raise typer.Exit(exit_code(rows))
 
 
+@app.command()
+def bugs(
+    ctx: typer.Context,
+    directory: Annotated[Path, typer.Argument(
+        help="A folder of bug files (*.yaml): a scenario plus the releases that have the "
+             "bug and those that fixed it.")] = Path("scenarios/bugs"),
+    releases: Annotated[str | None, typer.Option(
+        help="Only these releases, comma-separated (default: every release a file names).")
+    ] = None,
+    inventory: InventoryOpt = None,
+    store: Annotated[Path, typer.Option(help="Where runs are stored.")] = _D.store,
+    nodes: Annotated[int, typer.Option(
+        help="Hosts for the local lab, if it must be brought up.")] = _D.lab_nodes,
+    time_limit: Annotated[float, typer.Option(
+        help="Seconds of load, for every bug (default: each file's own).")] = _D.time_limit,
+    seed: Annotated[int | None, typer.Option(help="Seed, for every run.")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the matrix as JSON.")] = False,
+) -> None:
+    """Run every known bug on the releases that have it and those that fixed
+    it; print bug x release: caught (and how fast), passed, or UNEXPECTED.
+
+    Exit 0 if every cell is as its file expects, 1 if any is the opposite
+    (caught where fixed, or missed where present), else 2 (a run failed or
+    could not decide)."""
+    from pyharness.bugs import run_matrix
+
+    given = {k: v for k, v in _given(ctx).items() if k != "json"}
+    try:
+        explicit = explicit_fields(given)
+        scenario_options(None, explicit)
+        wanted = [r.strip() for r in releases.split(",") if r.strip()] if releases else None
+
+        def show(cell: Any) -> None:
+            console.log(f"{cell.bug} on {cell.release}: {cell.text()}")
+
+        matrix = run_matrix(directory, explicit,
+                            lambda opts, where: execute_test(opts, console, where),
+                            wanted, on_cell=show)
+    except UsageError as e:
+        raise _fail(str(e)) from None
+    if json_out:
+        print(json.dumps(matrix.to_json(), indent=2))
+    else:
+        out.print(bug_table(matrix))
+    raise typer.Exit(matrix.exit_code())
+
+
+def bug_table(matrix: Any) -> Table:
+    table = Table(title="known bugs")
+    table.add_column("bug")
+    rels = sorted({c.release for c in matrix.cells}, key=lambda v: [int(x) for x in
+                                                                       v.split(".") if x.isdigit()])
+    for r in rels:
+        table.add_column(r)
+    for b in matrix.bugs:
+        cells = {c.release: c for c in matrix.cells if c.bug == b.id}
+        row = [escape(f"{b.id}: {b.title}")]
+        for r in rels:
+            c = cells.get(r)
+            if c is None:
+                row.append("")
+                continue
+            style = "green" if c.ok else "red"
+            row.append(f"[{style}]{escape(c.text())}[/]")
+        table.add_row(*row)
+    return table
+
+
 def scenario_table(rows: list[Any]) -> Table:
     table = Table(title="scenarios")
     for col in ("scenario", "verdict", "ops", "duration", "run directory"):

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +54,7 @@ class Scenario:
     path: Path
     values: dict[str, Any]  # TestOptions field -> value, as the file gives it
     where: Where
+    extra: dict[str, tuple[Any, str]] = field(default_factory=dict)  # key -> (value, where)
 
     @property
     def name(self) -> str:
@@ -78,9 +79,11 @@ def _value(o: Option, raw: Any, base: Path) -> Any:
     return raw
 
 
-def load(path: Path) -> Scenario:
+def load(path: Path, extra: Sequence[str] = ()) -> Scenario:
     """Read one scenario file; UsageError (one line, naming the file, the line
-    and the key) for a file that is unreadable, not YAML, or names no option."""
+    and the key) for a file that is unreadable, not YAML, or names no option.
+    Keys in ``extra`` are no options but kept apart, for files that say more
+    than a scenario (a known bug's description, say)."""
     if path.is_dir():
         raise UsageError(f"{path}: is a directory, not a scenario file")
     try:
@@ -96,9 +99,15 @@ def load(path: Path) -> Scenario:
                              "e.g. 'workload: set'")
         values: dict[str, Any] = {}
         where: Where = {}
+        extra_values: dict[str, tuple[Any, str]] = {}
         for key_node, value_node in node.value:
             at = f"{path}:{key_node.start_mark.line + 1}"
             key = loader.construct_object(key_node, deep=True)
+            if isinstance(key, str) and key in extra:
+                if key in extra_values:
+                    raise UsageError(f"{at}: {key} is given twice")
+                extra_values[key] = (loader.construct_object(value_node, deep=True), at)
+                continue
             o = BY_KEY.get(key) if isinstance(key, str) else None
             if o is None:
                 raise UsageError(f"{at}: {_unknown(key)}")
@@ -113,7 +122,7 @@ def load(path: Path) -> Scenario:
         raise UsageError(f"{path}{line}: not YAML: {getattr(e, 'problem', None) or e}") from None
     finally:
         loader.dispose()
-    return Scenario(path, values, where)
+    return Scenario(path, values, where, extra_values)
 
 
 def _unknown(key: Any) -> str:

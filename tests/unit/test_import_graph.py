@@ -28,6 +28,7 @@ PACKAGES = ("pyharness", "checkers")
 # one layer must not import each other (import-linter's ``a | b``).
 LAYERS: list[tuple[str, ...]] = [
     ("pyharness.cli",),
+    ("pyharness.bugs",),
     ("pyharness.scenario",),
     ("pyharness.testrun",),
     ("pyharness.analysis", "pyharness.serve", "pyharness.quickcheck", "pyharness.synthetic",
@@ -221,7 +222,7 @@ def test_an_upward_import_is_named(tmp_path: Path) -> None:
         "checkers/set.py": "import pyharness.cli\n",
     })
     assert violations(graph(root)) == [
-        "checkers.set (layer 6) imports the higher pyharness.cli (layer 0)"]
+        "checkers.set (layer 7) imports the higher pyharness.cli (layer 0)"]
 
 
 def test_a_cycle_between_packages_is_found(tmp_path: Path) -> None:
