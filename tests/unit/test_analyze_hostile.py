@@ -264,7 +264,8 @@ def test_options_that_make_no_workload_name_test_json(tmp_path: Path) -> None:
 def test_history_that_is_not_utf8_names_the_file(tmp_path: Path) -> None:
     (tmp_path / "h.jsonl").write_bytes(b"\xff\xfe{}\n")
     r = analyze(str(tmp_path / "h.jsonl"))
-    assert r.returncode == 2 and f"{tmp_path / 'h.jsonl'}: not UTF-8" in r.stderr
+    assert r.returncode == 2 and f"{tmp_path / 'h.jsonl'}:1: not UTF-8" in r.stderr
+    assert "byte 0" in r.stderr  # file, line and byte offset
 
 
 def test_plots_that_cannot_be_written_leave_the_verdict_alone(tmp_path: Path) -> None:
