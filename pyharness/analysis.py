@@ -16,7 +16,6 @@ from typing import Any
 from checkers.core import UNKNOWN, Checker, compose
 from checkers.exceptions import UnhandledExceptionsChecker
 from checkers.faults import FaultsChecker
-from checkers.perf import PerfChecker
 from checkers.stats import StatsChecker
 from checkers.timeline import TimelineChecker
 from pyharness.history import HistoryError, Op
@@ -24,6 +23,8 @@ from pyharness.store import read_regular, regular_inside
 
 
 def standard_checkers(out_dir: Path) -> list[Checker]:
+    from checkers.perf import PerfChecker  # matplotlib: only when plots are drawn
+
     return [StatsChecker(), UnhandledExceptionsChecker(), FaultsChecker(),
             PerfChecker(out_dir), TimelineChecker(out_dir)]
 
@@ -51,6 +52,8 @@ def named_checker(name: str, out_dir: Path, model: str | None, hint: str,
     if name == "log-file-pattern":
         from checkers.log_patterns import LogPatternChecker
         return LogPatternChecker(out_dir)
+    from checkers.perf import PerfChecker
+
     table: dict[str, Callable[[], Checker]] = {
         "stats": StatsChecker, "unhandled-exceptions": UnhandledExceptionsChecker,
         "faults": FaultsChecker,
@@ -69,10 +72,11 @@ def run_checkers(path: Path, names: list[str], model: str | None, time_limit: fl
     A store run (a directory with ``test.json``) gets every checker it had,
     unless ``names`` says otherwise; a history file gets ``linear`` by
     default, with the semantics of the format it is written in."""
-    from pyharness import workloads
     from pyharness.formats import read_history
 
     if path.is_dir():
+        from pyharness import workloads
+
         run = path.resolve()
         test = _run_test(run)
         history = _inside(run, run / "history.jsonl")

@@ -26,22 +26,15 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
-from pyharness import lab as lab_mod
 from pyharness import paths
-from pyharness.ansible import Ansible, PlaybookFailed
 from pyharness.history import HistoryError
-from pyharness.inventory import InventoryError
-from pyharness.inventory import load as load_inventory
-from pyharness.scenario import explicit_fields
-from pyharness.scenario import load as load_scenario
-from pyharness.scenario import options as scenario_options
-from pyharness.testrun import BY_KEY, TestOptions, UsageError
-from pyharness.testrun import execute as execute_test
-from pyharness.testrun import run as run_test
+from pyharness.options import TestOptions
+
+# Each command imports what it needs when it runs: ``--help`` and ``analyze``
+# must not pay for Ansible, the workloads or matplotlib (tests/unit/test_startup.py).
 
 # What the command is doing, for the one line a crash prints.
 _state: dict[str, Any] = {"debug": False, "doing": "starting"}
@@ -102,6 +95,11 @@ def _error(message: str) -> None:
 def _warn(message: str) -> None:
     _say("warning:", "yellow", message)
 _D = TestOptions()  # the test command's defaults are the options' own
+
+
+def execute_test(opts: TestOptions, console: Console, where: Any) -> Any:
+    from pyharness.testrun import execute
+    return execute(opts, console, where)
 
 
 def _fail(message: str) -> typer.Exit:
@@ -209,6 +207,14 @@ def test(
 
     Every option is checked before any host is touched; a bad one is one line
     naming it and what it allows, exit 2."""
+    from pyharness.ansible import PlaybookFailed
+    from pyharness.inventory import InventoryError
+    from pyharness.scenario import explicit_fields
+    from pyharness.scenario import load as load_scenario
+    from pyharness.scenario import options as scenario_options
+    from pyharness.testrun import UsageError
+    from pyharness.testrun import run as run_test
+
     try:
         sc = load_scenario(scenario) if scenario is not None else None
         opts, where = scenario_options(sc, explicit_fields(_given(ctx)))
@@ -223,6 +229,8 @@ def test(
 def _given(ctx: typer.Context) -> dict[str, Any]:
     """The test options given on the command line, by option key (the flag
     without its dashes): only these override a scenario."""
+    from pyharness.testrun import BY_KEY
+
     out: dict[str, Any] = {}
     for param in ctx.command.params:
         # By name: typer carries its own copy of click, and its own enum.
@@ -254,7 +262,9 @@ def test_all(
 
     Options given here override every scenario's. Exit 1 if any scenario was
     invalid, else 2 if any was unknown or failed to run, else 0."""
-    from pyharness.scenario import exit_code, files_in, run_all
+    from pyharness.scenario import exit_code, explicit_fields, files_in, run_all
+    from pyharness.scenario import options as scenario_options
+    from pyharness.testrun import UsageError
 
     try:
         files = files_in(directory)
@@ -313,6 +323,14 @@ def analyze(
     """Check a saved history. Exit 0 valid, 1 invalid, 2 unknown or error.
 
     For a run directory, results.json and report.html are written anew."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     from checkers.core import failures
     from pyharness.analysis import run_checkers
 
@@ -471,6 +489,10 @@ def quickcheck(
     """Model-based test of the variable store on etcd (Hypothesis state machine).
 
     Exit 0 when no counterexample is found, 1 with the shrunk counterexample."""
+    from pyharness import lab as lab_mod
+    from pyharness.ansible import Ansible, PlaybookFailed
+    from pyharness.inventory import InventoryError
+    from pyharness.inventory import load as load_inventory
     from pyharness.quickcheck import run_quickcheck
     from pyharness.varstore.bugs import BUGS
 
@@ -500,6 +522,11 @@ def quickcheck(
 @app.command()
 def heal(inventory: InventoryOpt = None) -> None:
     """Remove every fault the suite may have left on an inventory's hosts."""
+    from pyharness import lab as lab_mod
+    from pyharness.ansible import Ansible
+    from pyharness.inventory import InventoryError
+    from pyharness.inventory import load as load_inventory
+
     inv = inventory or paths.LAB_INVENTORY
     try:
         load_inventory(inv)
@@ -515,6 +542,9 @@ def heal(inventory: InventoryOpt = None) -> None:
 def lab_up(nodes: Annotated[int, typer.Option(help="Number of hosts.", min=1, max=250)] = 5,
            ) -> None:
     """Create (or repair) the lab and write its inventory. Safe to run twice."""
+    from pyharness import lab as lab_mod
+    from pyharness.ansible import PlaybookFailed
+
     try:
         inv = lab_mod.up(nodes)
     except PlaybookFailed as e:
@@ -525,6 +555,9 @@ def lab_up(nodes: Annotated[int, typer.Option(help="Number of hosts.", min=1, ma
 @lab_app.command("down")
 def lab_down() -> None:
     """Remove everything the lab made, and nothing else."""
+    from pyharness import lab as lab_mod
+    from pyharness.ansible import PlaybookFailed
+
     try:
         lab_mod.down()
     except PlaybookFailed as e:
@@ -535,6 +568,8 @@ def lab_down() -> None:
 @lab_app.command("status")
 def lab_status() -> None:
     """Show each lab host: namespace, sshd, SSH port, etcd member."""
+    from pyharness import lab as lab_mod
+
     hosts = lab_mod.status()
     if hosts is None:
         console.print("no lab on this machine (run: pyharness lab up)")

@@ -22,8 +22,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from edn_format import Keyword
-
 from pyharness.history import OK, HistoryError, Op
 
 TXN_F = "txn"
@@ -50,6 +48,8 @@ def parse_mops(value: Any, ok: bool) -> list[tuple[str, Any, Any]]:
 
 def value_to_edn(value: Any) -> Any:
     """A txn value with each micro-op's name as a keyword (else unchanged)."""
+    from edn_format import Keyword
+
     if not isinstance(value, list | tuple):
         return value
     return [[Keyword(m[0]), *m[1:]] if isinstance(m, list | tuple) and m

@@ -39,7 +39,7 @@ LAYERS: list[tuple[str, ...]] = [
      "pyharness.generator"),
     ("pyharness.ansible", "pyharness.etcd_v3"),
     ("pyharness.etcd_v2", "pyharness.store"),
-    ("pyharness.history", "pyharness.paths"),
+    ("pyharness.history", "pyharness.paths", "pyharness.options"),
 ]
 
 
