@@ -99,6 +99,7 @@ def run_checkers(path: Path, names: list[str], model: str | None, time_limit: fl
                 raise HistoryError(f"{run / 'test.json'}: options do not make a {workload} "
                                    f"workload: {type(e).__name__}: {e}") from None
             checkers = [*wl.checkers, *standard_checkers(out), LogPatternChecker(run)]
+        _check_values(checkers, loaded, history)
         _attach(checkers, progress)
         return _judged(compose(checkers, test, loaded.ops), loaded.ops), out
     try:
@@ -109,10 +110,25 @@ def run_checkers(path: Path, names: list[str], model: str | None, time_limit: fl
     out = out_dir or path.parent
     checkers = [named_checker(n, out, model, loaded.model_hint, loaded.options, time_limit)
                 for n in (names or [_default_checker(loaded.ops)])]
+    _check_values(checkers, loaded, path)
     _attach(checkers, progress)
     results = _judged(compose(checkers, {}, loaded.ops), loaded.ops)
     results["format"] = loaded.format
     return results, out
+
+
+def _check_values(checkers: list[Checker], loaded: Any, path: Path) -> None:
+    """A value of the wrong shape for the linearizability model (a cas whose value
+    is not ``[old new]``...) is an error naming its ``file:line``, not a verdict."""
+    from checkers.linear_prep import first_bad_value
+    from checkers.linearizable import Linearizable
+
+    for c in checkers:
+        if isinstance(c, Linearizable):
+            bad = first_bad_value(loaded.ops, c.model, c.independent)
+            if bad is not None:
+                raise HistoryError(f"{loaded.where(path, bad[0])}: {bad[1]} "
+                                   f"(model {c.model.name})")
 
 
 def _inside(run: Path, p: Path) -> Path:

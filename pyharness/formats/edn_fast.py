@@ -72,6 +72,11 @@ _atoms: dict[str, Any] = {"nil": None, "true": True, "false": False}
 _MISSING = object()
 
 
+def _remember(t: str, v: Any) -> None:
+    if len(_atoms) < 50_000:
+        _atoms[t] = v
+
+
 def _decode_match(m: re.Match[str]) -> str:
     return codecs.decode(m.group(0), "unicode-escape")
 
@@ -92,14 +97,13 @@ def _atom(t: str) -> Any:
     if c == ":":
         if _KEYWORD(t):
             v: Any = t[1:]
-            if len(_atoms) < 50_000:
-                _atoms[t] = v
+            _remember(t, v)
             return v
     elif c in "0123456789+-":
         if _INT(t):
             v = int(t)
-            if len(t) <= 3 and len(_atoms) < 50_000:
-                _atoms[t] = v
+            if len(t) <= 3:
+                _remember(t, v)
             return v
         if _FLOAT(t):
             return float(t)

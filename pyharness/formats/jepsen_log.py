@@ -17,6 +17,7 @@ Logs carry no op times; ops are indexed by position.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -84,12 +85,17 @@ def parse_line(line: str, path: Path, lineno: int, position: int) -> Op | None:
     return Op(type=type_s[1:], f=f_s[1:], value=value, process=process, index=position)
 
 
-def read_jepsen_log(path: Path) -> list[Op]:
-    ops: list[Op] = []
+def iter_jepsen_log(path: Path) -> Iterator[tuple[int, Op]]:
+    """(line, op) for each op line of a Jepsen log, streaming."""
+    position = 0
     for lineno, line in text_lines(path):
         if not line.strip():
             continue
-        op = parse_line(line.rstrip("\n"), path, lineno, len(ops))
+        op = parse_line(line.rstrip("\n"), path, lineno, position)
         if op is not None:
-            ops.append(op)
-    return ops
+            position += 1
+            yield lineno, op
+
+
+def read_jepsen_log(path: Path) -> list[Op]:
+    return [op for _, op in iter_jepsen_log(path)]

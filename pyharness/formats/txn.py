@@ -82,12 +82,14 @@ def _line_of(path: Path, fmt: str, position: int) -> int | None:
     return None
 
 
-def validate(ops: Sequence[Op], path: Path, fmt: str) -> None:
+def validate(ops: Sequence[Op], path: Path, fmt: str,
+             lines: Sequence[int] | None = None) -> None:
     """Raise :class:`HistoryError` naming ``file:line`` of a malformed txn op."""
     bad = first_invalid(ops)
     if bad is None:
         return
     position, msg = bad
-    line = _line_of(path, fmt, position)
+    line = lines[position] if lines is not None and position < len(lines) \
+        else _line_of(path, fmt, position)
     where = f"{path}:{line}" if line is not None else f"{path}: op {position}"
     raise HistoryError(f"{where}: expected a txn of [:append k v] and [:r k v] micro-ops; {msg}")
