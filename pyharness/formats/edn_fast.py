@@ -331,7 +331,7 @@ def _token_lines(lines: Iterable[tuple[int, str]], path: Path
     it = iter(lines)
     for lineno, text in it:
         toks = _findall(text)
-        if '"' not in toks:
+        if '"' not in text or '"' not in toks:  # no string runs on past this line
             yield lineno, toks
             continue
         parts = [text]
