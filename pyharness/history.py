@@ -204,6 +204,11 @@ def iter_jsonl(path: Path) -> Iterator[tuple[int, Op]]:
                     raise HistoryError(f"{path}:{lineno}: type {t!r} is not one of "
                                        f"{', '.join(TYPES)}")
                 op = Op.from_dict(d)
+                if type(op.index) is not int or type(op.time) is not int:
+                    name, v = ("index", op.index) if type(op.index) is not int \
+                        else ("time", op.time)
+                    raise HistoryError(f"{path}:{lineno}: expected {name} to be an integer, "
+                                       f"got {v!r:.60}")
                 if op.index < 0:
                     op.index = position
                 position += 1

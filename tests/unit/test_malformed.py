@@ -59,6 +59,12 @@ def test_process_of_the_wrong_type(tmp_path: Path, process: object) -> None:
     assert error_of(p).startswith(f"{p}:1: expected the process to be an integer or a name")
 
 
+@pytest.mark.parametrize(("field", "value"), [("index", "x"), ("time", 1.5), ("index", None)])
+def test_index_and_time_must_be_integers(tmp_path: Path, field: str, value: object) -> None:
+    p = jsonl(tmp_path, op(0, "invoke", **{field: value}))
+    assert error_of(p).startswith(f"{p}:1: expected {field} to be an integer")
+
+
 def test_edn_and_log_say_where_too(tmp_path: Path) -> None:
     edn = tmp_path / "h.edn"
     edn.write_text("[{:process 0, :type :invoke, :f :read, :value nil}\n"
