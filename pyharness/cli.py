@@ -339,7 +339,8 @@ def analyze(
     if not path.is_dir() and not path.is_file():
         # a FIFO would block forever and /dev/zero never ends
         raise _fail(f"{path}: not a regular file or a run directory")
-    from checkers.list_append import MODELS as TXN_MODELS
+    if model is not None:
+        from checkers.list_append import MODELS as TXN_MODELS
     if model is not None and model not in ("cas-register", "register", "kv", *TXN_MODELS):
         raise _fail("--model must be one of cas-register, kv, register, or for list-append "
                     f"histories {', '.join(TXN_MODELS)}")
