@@ -77,6 +77,24 @@ def split_value(op: Op, independent: Independent) -> tuple[Hashable, Any]:
     return None, op.value
 
 
+def first_bad_value(history: Sequence[Op], model: Model,
+                    independent: Independent = None) -> tuple[int, str] | None:
+    """(position, what was expected) of the first client op whose value (or key)
+    the model cannot take, e.g. a cas whose value is not ``[old new]``."""
+    for pos, op in enumerate(history):
+        if not op.is_client or op.f not in model.fs:
+            continue
+        try:
+            key, value = split_value(op, independent)
+            hash(key)
+        except TypeError:
+            return pos, f"expected a key the model can compare, got {op.extra.get('key')!r}"
+        problem = model.value_problem(op.f, op.type, value)
+        if problem is not None:
+            return pos, problem
+    return None
+
+
 def prepare(history: Sequence[Op], model: Model, *, definite_fail: bool = False,
             independent: Independent = None) -> tuple[dict[Hashable, Problem], int]:
     """Split ``history`` into per-key problems; also return how many client ops

@@ -74,6 +74,15 @@ class Model:
     def blind(self, call: Call) -> bool:
         return False
 
+    def value_problem(self, f: str, type: str, value: Any) -> str | None:
+        """What was expected of an op's value (its key split off), None if it fits.
+        Every value must freeze into something hashable (mixed-type map keys do not)."""
+        try:
+            hash(freeze(value))
+        except TypeError:
+            return f"expected a value the model can compare, got {_show(value)[:80]}"
+        return None
+
     def describe_state(self, state: State) -> str:
         return "nil" if state is None else repr(state)
 
@@ -154,6 +163,12 @@ class CasRegister(Register):
     def read_only(self, call: Call) -> bool:
         return super().read_only(call) or (call.f == "cas" and call.arg[0] == call.arg[1])
 
+    def value_problem(self, f: str, type: str, value: Any) -> str | None:
+        if f == "cas" and type == "invoke" and not (
+                isinstance(value, list | tuple) and len(value) == 2):
+            return f"expected :cas's value to be [old new], got {_show(value)[:80]}"
+        return super().value_problem(f, type, value)
+
 
 class KV(Model):
     """One key of Porcupine's key-value store: get / put / append on a string."""
@@ -185,6 +200,13 @@ class KV(Model):
 
     def blind(self, call: Call) -> bool:
         return call.f == "put" and call.status != "fail"
+
+    def value_problem(self, f: str, type: str, value: Any) -> str | None:
+        if f in ("put", "append") and type == "invoke" and not isinstance(value, str):
+            return f"expected :{f}'s value to be a string, got {_show(value)[:80]}"
+        if f == "get" and type == "ok" and not isinstance(value, str | None):
+            return f"expected :get to return a string, got {_show(value)[:80]}"
+        return super().value_problem(f, type, value)
 
 
 MODELS: dict[str, Callable[..., Model]] = {

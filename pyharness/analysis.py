@@ -16,7 +16,6 @@ from typing import Any
 from checkers.core import UNKNOWN, Checker, compose
 from checkers.exceptions import UnhandledExceptionsChecker
 from checkers.faults import FaultsChecker
-from checkers.perf import PerfChecker
 from checkers.stats import StatsChecker
 from checkers.timeline import TimelineChecker
 from pyharness.history import HistoryError, Op
@@ -24,6 +23,8 @@ from pyharness.store import read_regular, regular_inside
 
 
 def standard_checkers(out_dir: Path) -> list[Checker]:
+    from checkers.perf import PerfChecker  # matplotlib: only when plots are drawn
+
     return [StatsChecker(), UnhandledExceptionsChecker(), FaultsChecker(),
             PerfChecker(out_dir), TimelineChecker(out_dir)]
 
@@ -51,6 +52,8 @@ def named_checker(name: str, out_dir: Path, model: str | None, hint: str,
     if name == "log-file-pattern":
         from checkers.log_patterns import LogPatternChecker
         return LogPatternChecker(out_dir)
+    from checkers.perf import PerfChecker
+
     table: dict[str, Callable[[], Checker]] = {
         "stats": StatsChecker, "unhandled-exceptions": UnhandledExceptionsChecker,
         "faults": FaultsChecker,
@@ -69,10 +72,11 @@ def run_checkers(path: Path, names: list[str], model: str | None, time_limit: fl
     A store run (a directory with ``test.json``) gets every checker it had,
     unless ``names`` says otherwise; a history file gets ``linear`` by
     default, with the semantics of the format it is written in."""
-    from pyharness import workloads
     from pyharness.formats import read_history
 
     if path.is_dir():
+        from pyharness import workloads
+
         run = path.resolve()
         test = _run_test(run)
         history = _inside(run, run / "history.jsonl")
@@ -95,6 +99,7 @@ def run_checkers(path: Path, names: list[str], model: str | None, time_limit: fl
                 raise HistoryError(f"{run / 'test.json'}: options do not make a {workload} "
                                    f"workload: {type(e).__name__}: {e}") from None
             checkers = [*wl.checkers, *standard_checkers(out), LogPatternChecker(run)]
+        _check_values(checkers, loaded, history)
         _attach(checkers, progress)
         return _judged(compose(checkers, test, loaded.ops), loaded.ops), out
     try:
@@ -105,10 +110,25 @@ def run_checkers(path: Path, names: list[str], model: str | None, time_limit: fl
     out = out_dir or path.parent
     checkers = [named_checker(n, out, model, loaded.model_hint, loaded.options, time_limit)
                 for n in (names or [_default_checker(loaded.ops)])]
+    _check_values(checkers, loaded, path)
     _attach(checkers, progress)
     results = _judged(compose(checkers, {}, loaded.ops), loaded.ops)
     results["format"] = loaded.format
     return results, out
+
+
+def _check_values(checkers: list[Checker], loaded: Any, path: Path) -> None:
+    """A value of the wrong shape for the linearizability model (a cas whose value
+    is not ``[old new]``...) is an error naming its ``file:line``, not a verdict."""
+    from checkers.linear_prep import first_bad_value
+    from checkers.linearizable import Linearizable
+
+    for c in checkers:
+        if isinstance(c, Linearizable):
+            bad = first_bad_value(loaded.ops, c.model, c.independent)
+            if bad is not None:
+                raise HistoryError(f"{loaded.where(path, bad[0])}: {bad[1]} "
+                                   f"(model {c.model.name})")
 
 
 def _inside(run: Path, p: Path) -> Path:

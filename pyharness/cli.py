@@ -26,22 +26,15 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
-from pyharness import lab as lab_mod
 from pyharness import paths
-from pyharness.ansible import Ansible, PlaybookFailed
 from pyharness.history import HistoryError
-from pyharness.inventory import InventoryError
-from pyharness.inventory import load as load_inventory
-from pyharness.scenario import explicit_fields
-from pyharness.scenario import load as load_scenario
-from pyharness.scenario import options as scenario_options
-from pyharness.testrun import BY_KEY, TestOptions, UsageError
-from pyharness.testrun import execute as execute_test
-from pyharness.testrun import run as run_test
+from pyharness.options import TestOptions
+
+# Each command imports what it needs when it runs: ``--help`` and ``analyze``
+# must not pay for Ansible, the workloads or matplotlib (tests/unit/test_startup.py).
 
 # What the command is doing, for the one line a crash prints.
 _state: dict[str, Any] = {"debug": False, "doing": "starting"}
@@ -102,6 +95,11 @@ def _error(message: str) -> None:
 def _warn(message: str) -> None:
     _say("warning:", "yellow", message)
 _D = TestOptions()  # the test command's defaults are the options' own
+
+
+def execute_test(opts: TestOptions, console: Console, where: Any) -> Any:
+    from pyharness.testrun import execute
+    return execute(opts, console, where)
 
 
 def _fail(message: str) -> typer.Exit:
@@ -223,6 +221,14 @@ def test(
 
     Every option is checked before any host is touched; a bad one is one line
     naming it and what it allows, exit 2."""
+    from pyharness.ansible import PlaybookFailed
+    from pyharness.inventory import InventoryError
+    from pyharness.scenario import explicit_fields
+    from pyharness.scenario import load as load_scenario
+    from pyharness.scenario import options as scenario_options
+    from pyharness.testrun import UsageError
+    from pyharness.testrun import run as run_test
+
     try:
         sc = load_scenario(scenario) if scenario is not None else None
         opts, where = scenario_options(sc, explicit_fields(_given(ctx)))
@@ -237,6 +243,8 @@ def test(
 def _given(ctx: typer.Context) -> dict[str, Any]:
     """The test options given on the command line, by option key (the flag
     without its dashes): only these override a scenario."""
+    from pyharness.testrun import BY_KEY
+
     out: dict[str, Any] = {}
     for param in ctx.command.params:
         # By name: typer carries its own copy of click, and its own enum.
@@ -268,7 +276,9 @@ def test_all(
 
     Options given here override every scenario's. Exit 1 if any scenario was
     invalid, else 2 if any was unknown or failed to run, else 0."""
-    from pyharness.scenario import exit_code, files_in, run_all
+    from pyharness.scenario import exit_code, explicit_fields, files_in, run_all
+    from pyharness.scenario import options as scenario_options
+    from pyharness.testrun import UsageError
 
     try:
         files = files_in(directory)
@@ -312,6 +322,9 @@ def bugs(
     (caught where fixed, or missed where present), else 2 (a run failed or
     could not decide)."""
     from pyharness.bugs import run_matrix
+    from pyharness.scenario import explicit_fields
+    from pyharness.scenario import options as scenario_options
+    from pyharness.testrun import UsageError
 
     given = {k: v for k, v in _given(ctx).items() if k != "json"}
     try:
@@ -395,6 +408,14 @@ def analyze(
     """Check a saved history. Exit 0 valid, 1 invalid, 2 unknown or error.
 
     For a run directory, results.json and report.html are written anew."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     from checkers.core import failures
     from pyharness.analysis import run_checkers
 
@@ -403,7 +424,8 @@ def analyze(
     if not path.is_dir() and not path.is_file():
         # a FIFO would block forever and /dev/zero never ends
         raise _fail(f"{path}: not a regular file or a run directory")
-    from checkers.list_append import MODELS as TXN_MODELS
+    if model is not None:
+        from checkers.list_append import MODELS as TXN_MODELS
     if model is not None and model not in ("cas-register", "register", "kv", *TXN_MODELS):
         raise _fail("--model must be one of cas-register, kv, register, or for list-append "
                     f"histories {', '.join(TXN_MODELS)}")
@@ -553,6 +575,10 @@ def quickcheck(
     """Model-based test of the variable store on etcd (Hypothesis state machine).
 
     Exit 0 when no counterexample is found, 1 with the shrunk counterexample."""
+    from pyharness import lab as lab_mod
+    from pyharness.ansible import Ansible, PlaybookFailed
+    from pyharness.inventory import InventoryError
+    from pyharness.inventory import load as load_inventory
     from pyharness.quickcheck import run_quickcheck
     from pyharness.varstore.bugs import BUGS
 
@@ -582,6 +608,11 @@ def quickcheck(
 @app.command()
 def heal(inventory: InventoryOpt = None) -> None:
     """Remove every fault the suite may have left on an inventory's hosts."""
+    from pyharness import lab as lab_mod
+    from pyharness.ansible import Ansible
+    from pyharness.inventory import InventoryError
+    from pyharness.inventory import load as load_inventory
+
     inv = inventory or paths.LAB_INVENTORY
     try:
         load_inventory(inv)
@@ -607,6 +638,7 @@ def check_cluster(
     import json
 
     from pyharness.check_cluster import run as run_check
+    from pyharness.inventory import InventoryError
 
     try:
         code, report = run_check(inventory, out, json_out=json_out, timeout=timeout)
@@ -621,6 +653,9 @@ def check_cluster(
 def lab_up(nodes: Annotated[int, typer.Option(help="Number of hosts.", min=1, max=250)] = 5,
            ) -> None:
     """Create (or repair) the lab and write its inventory. Safe to run twice."""
+    from pyharness import lab as lab_mod
+    from pyharness.ansible import PlaybookFailed
+
     try:
         inv = lab_mod.up(nodes)
     except PlaybookFailed as e:
@@ -631,6 +666,9 @@ def lab_up(nodes: Annotated[int, typer.Option(help="Number of hosts.", min=1, ma
 @lab_app.command("down")
 def lab_down() -> None:
     """Remove everything the lab made, and nothing else."""
+    from pyharness import lab as lab_mod
+    from pyharness.ansible import PlaybookFailed
+
     try:
         lab_mod.down()
     except PlaybookFailed as e:
@@ -641,6 +679,8 @@ def lab_down() -> None:
 @lab_app.command("status")
 def lab_status() -> None:
     """Show each lab host: namespace, sshd, SSH port, etcd member."""
+    from pyharness import lab as lab_mod
+
     hosts = lab_mod.status()
     if hosts is None:
         console.print("no lab on this machine (run: pyharness lab up)")

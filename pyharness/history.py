@@ -30,6 +30,7 @@ from typing import Any, TextIO
 INVOKE, OK, FAIL, INFO = "invoke", "ok", "fail", "info"
 TYPES = (INVOKE, OK, FAIL, INFO)
 NEMESIS = "nemesis"
+_KNOWN = frozenset({"index", "time", "process", "type", "f", "value", "error", "node"})
 
 
 @dataclass(slots=True)
@@ -64,18 +65,10 @@ class Op:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Op:
-        known = {"index", "time", "process", "type", "f", "value", "error", "node"}
-        return cls(
-            type=d["type"],
-            f=d["f"],
-            value=d.get("value"),
-            process=d.get("process", 0),
-            time=d.get("time", -1),
-            index=d.get("index", -1),
-            error=d.get("error"),
-            node=d.get("node"),
-            extra={k: v for k, v in d.items() if k not in known},
-        )
+        get = d.get
+        return cls(d["type"], d["f"], get("value"), get("process", 0), get("time", -1),
+                   get("index", -1), get("error"), get("node"),
+                   {} if d.keys() <= _KNOWN else {k: v for k, v in d.items() if k not in _KNOWN})
 
     def completion(self, type: str, value: Any = None, error: Any = None) -> Op:
         """The completion of this invocation, carrying the same f/process/node."""
@@ -157,28 +150,110 @@ class HistoryWriter:
                 self._fh.close()
 
 
+_MAX_JSON_DEPTH = 100  # as for EDN: checkers and reports recurse on values
+
+
+def utf8_error(path: Path) -> str:
+    """Where ``path`` first stops being UTF-8: ``file:line: ... byte N``."""
+    offset = 0
+    line = 1
+    with path.open("rb") as fh:
+        for raw in fh:
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                # lone CRs end lines too when the file is read as text
+                line += raw.count(b"\r", 0, e.start) - raw.count(b"\r\n", 0, e.start)
+                return (f"{path}:{line}: not UTF-8 text: byte {offset + e.start} "
+                        f"(0x{raw[e.start]:02x}, column {e.start + 1}): {e.reason}")
+            offset += len(raw)
+            line += 1 + raw.count(b"\r") - raw.count(b"\r\n")
+    return f"{path}: not UTF-8 text"
+
+
+def _depth(text: str) -> int:
+    """How deeply a JSON text nests arrays and objects (brackets in strings count too:
+    an over-estimate, used only when the cheap count says it may be deep)."""
+    depth = deepest = 0
+    in_str = esc = False
+    for ch in text:
+        if in_str:
+            if esc:
+                esc = False
+            elif ch == "\\":
+                esc = True
+            elif ch == '"':
+                in_str = False
+        elif ch == '"':
+            in_str = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    return deepest
+
+
+def _json_loads() -> Any:
+    try:
+        import orjson
+    except ImportError:  # pragma: no cover - orjson is a dependency
+        return json.loads
+    return orjson.loads
+
+
+def iter_jsonl(path: Path) -> Iterator[tuple[int, Op]]:
+    """(line, op) for each op of our JSONL history, streaming; any malformed line is a
+    :class:`HistoryError` naming ``file:line``."""
+    fast = _json_loads()
+    position = 0
+    with path.open(encoding="utf-8") as fh:
+        lineno = 0
+        try:
+            for line in fh:
+                lineno += 1
+                try:
+                    d = fast(line)
+                except ValueError:
+                    if not line.strip():
+                        continue
+                    try:  # NaN, huge ints...: what json takes, we take
+                        d = json.loads(line)
+                    except json.JSONDecodeError as e:
+                        raise HistoryError(
+                            f"{path}:{lineno}: expected a JSON object: {e.msg}") from None
+                    except RecursionError:
+                        d = None
+                if (line.count("[") + line.count("{") > _MAX_JSON_DEPTH
+                        and _depth(line) > _MAX_JSON_DEPTH):
+                    raise HistoryError(f"{path}:{lineno}: expected an op nested at most "
+                                       f"{_MAX_JSON_DEPTH} deep")
+                if type(d) is not dict or "type" not in d or "f" not in d:
+                    raise HistoryError(f"{path}:{lineno}: expected an op with 'type' and 'f'")
+                t = d["type"]
+                if t not in TYPES:
+                    raise HistoryError(f"{path}:{lineno}: type {t!r} is not one of "
+                                       f"{', '.join(TYPES)}")
+                op = Op.from_dict(d)
+                if type(op.index) is not int or type(op.time) is not int:
+                    name, v = ("index", op.index) if type(op.index) is not int \
+                        else ("time", op.time)
+                    raise HistoryError(f"{path}:{lineno}: expected {name} to be an integer, "
+                                       f"got {v!r:.60}")
+                if op.index < 0:
+                    op.index = position
+                position += 1
+                yield lineno, op
+        except UnicodeDecodeError:
+            pass
+        else:
+            return
+    raise HistoryError(utf8_error(path))
+
+
 def read_jsonl(path: Path) -> list[Op]:
     """Read our own history format, naming file:line on any malformed line."""
-    ops: list[Op] = []
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                d = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise HistoryError(f"{path}:{lineno}: expected a JSON object: {e.msg}") from None
-            if not isinstance(d, dict) or "type" not in d or "f" not in d:
-                raise HistoryError(f"{path}:{lineno}: expected an op with 'type' and 'f'")
-            if d["type"] not in TYPES:
-                raise HistoryError(
-                    f"{path}:{lineno}: type {d['type']!r} is not one of {', '.join(TYPES)}"
-                )
-            op = Op.from_dict(d)
-            if op.index < 0:
-                op.index = len(ops)
-            ops.append(op)
-    return ops
+    return [op for _, op in iter_jsonl(path)]
 
 
 def client_ops(history: Iterable[Op]) -> Iterator[Op]:

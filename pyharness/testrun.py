@@ -23,7 +23,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -45,69 +45,19 @@ from pyharness.export import export_edn
 from pyharness.history import INVOKE, HistoryWriter, Op
 from pyharness.junit import write_junit
 from pyharness.nemesis import partition, targets
+from pyharness.options import (
+    EXIT_INVALID,
+    EXIT_UNKNOWN,
+    EXIT_VALID,
+    VERDICTS,
+    TestOptions,
+    UsageError,
+)
 from pyharness.progress import LiveStatus, failure_notes, results_table
 from pyharness.report import write_report
 from pyharness.workloads.base import Workload
 
 log = logging.getLogger("pyharness")
-
-EXIT_VALID, EXIT_INVALID, EXIT_UNKNOWN = 0, 1, 2
-VERDICTS = {EXIT_VALID: "valid", EXIT_INVALID: "invalid", EXIT_UNKNOWN: "unknown"}
-
-
-@dataclass
-class TestOptions:
-    workload: str = "set"
-    nemesis: str = "partition-random-halves"
-    time_limit: float = 30.0
-    concurrency: int = 10
-    rate: float = 10.0
-    inventory: Path | None = None
-    leave_db_running: bool = False
-    db: str = "managed"
-    seed: int | None = None
-    store: Path = field(default_factory=lambda: Path("store"))
-    op_timeout: float = 1.5
-    recovery_time: float = 10.0
-    nemesis_interval: float = 5.0
-    lab_nodes: int = 5
-    ops_per_key: int = 100
-    no_quorum: bool = False
-    lock_fencing: bool = False
-    lock_ttl: int = 2
-    consistency_model: str = "strict-serializable"
-    watch_window: float = 1.0
-    compact_interval: float = 2.0
-    etcd_version: str | None = None
-    api: str = "v2"
-    serializable: bool = False
-    junit: Path | None = None
-    store_bug: str | None = None
-    nemesis_targets: str | None = None
-    grudge_file: Path | None = None
-    loss_probability: float = 0.3
-    slow_rate: str = "1mbit"
-    netem_delay: str = "100ms"
-    netem_jitter: str = "20ms"
-    netem_loss: float | None = None
-    netem_duplicate: float | None = None
-    netem_reorder: float | None = None
-    kill_start_timeout: int = 30
-    nemesis_agent: bool = True
-    connect_backoff: float = 1.0
-    engine: str = "auto"
-    json_out: bool = False
-
-    def to_json(self) -> dict[str, Any]:
-        d = asdict(self)
-        for k in ("inventory", "store", "junit", "grudge_file"):
-            d[k] = str(d[k]) if d[k] is not None else None
-        return d
-
-
-class UsageError(ValueError):
-    """Bad input: a one-line message naming the option (or file and key)."""
-
 
 # --- Every option's type and range, checked before anything touches a host.
 

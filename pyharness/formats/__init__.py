@@ -26,17 +26,18 @@ naming ``file:line``.
 
 from __future__ import annotations
 
+import gc
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pyharness.formats import txn
-from pyharness.formats.edn import read_edn
-from pyharness.formats.jepsen_log import looks_like, read_jepsen_log
-from pyharness.formats.porcupine import KV_FS, read_porcupine_kv
-from pyharness.history import HistoryError, Op, read_jsonl
+from pyharness.formats.edn import read_edn_lines
+from pyharness.formats.jepsen_log import iter_jepsen_log, looks_like
+from pyharness.formats.porcupine import KV_FS, read_porcupine_kv_lines
+from pyharness.history import INVOKE, NEMESIS, HistoryError, Op, iter_jsonl
 
 __all__ = ["FORMATS", "HistoryError", "LoadedHistory", "detect_format", "read_history"]
 
@@ -49,6 +50,13 @@ class LoadedHistory:
     format: str
     model_hint: str
     options: dict[str, Any] = field(default_factory=dict)
+    lines: list[int] = field(default_factory=list)  # each op's line in the file
+
+    def where(self, path: Path, position: int) -> str:
+        """``file:line`` of the op at ``position``."""
+        if 0 <= position < len(self.lines):
+            return f"{path}:{self.lines[position]}"
+        return f"{path}: op {position}"
 
 
 def _jsonl_semantics(ops: list[Op]) -> tuple[str, dict[str, Any]]:
@@ -85,15 +93,50 @@ def _kv_semantics(ops: list[Op]) -> tuple[str, dict[str, Any]]:
     return "kv", {"initial": "", "definite_fail": False, "independent": "key"}
 
 
-Reader = Callable[[Path], list[Op]]
+Reader = Callable[[Path], Iterable[tuple[int, Op]]]  # (line, op) for each op
 Semantics = Callable[[list[Op]], tuple[str, dict[str, Any]]]
 
 FORMATS: dict[str, tuple[Reader, Semantics]] = {
-    "jsonl": (read_jsonl, _jsonl_semantics),
-    "edn": (read_edn, _edn_semantics),
-    "jepsen-log": (read_jepsen_log, _log_semantics),
-    "porcupine-kv": (read_porcupine_kv, _kv_semantics),
+    "jsonl": (iter_jsonl, _jsonl_semantics),
+    "edn": (read_edn_lines, _edn_semantics),
+    "jepsen-log": (iter_jepsen_log, _log_semantics),
+    "porcupine-kv": (read_porcupine_kv_lines, _kv_semantics),
 }
+
+
+def check_sequence(path: Path, ops: Iterable[tuple[int, Op]]) -> Iterator[tuple[int, Op]]:
+    """Pass ops through, raising HistoryError at the first that breaks Jepsen's rules:
+    each client process invokes, then completes (ok, fail or info) that same op,
+    one op at a time. The nemesis (process ``nemesis``) logs what it likes: Jepsen
+    writes its faults as info ops with or without invokes. Ops still open at the
+    end are fine: they never returned (a crash)."""
+    open_: dict[Any, tuple[int, Op]] = {}
+    for line, op in ops:
+        p = op.process
+        if type(p) is not int and type(p) is not str:
+            raise HistoryError(f"{path}:{line}: expected the process to be an integer or a "
+                               f"name, got {p!r:.60}")
+        if type(op.f) is not str:
+            raise HistoryError(f"{path}:{line}: expected f to be a name, got {op.f!r:.60}")
+        if p != NEMESIS:
+            if op.type == INVOKE:
+                prev = open_.get(p)
+                if prev is not None:
+                    raise HistoryError(
+                        f"{path}:{line}: expected process {p} to complete its {prev[1].f} "
+                        f"(invoked at line {prev[0]}) before it invokes again")
+                open_[p] = (line, op)
+            else:
+                started = open_.pop(p, None)
+                if started is None:
+                    raise HistoryError(
+                        f"{path}:{line}: expected an invoke before this {op.type} {op.f}: "
+                        f"process {p} has no operation open")
+                if started[1].f != op.f:
+                    raise HistoryError(
+                        f"{path}:{line}: expected the completion of process {p}'s "
+                        f"{started[1].f} (invoked at line {started[0]}), got {op.type} {op.f}")
+        yield line, op
 
 
 def _first_line(path: Path) -> str:
@@ -134,7 +177,19 @@ def read_history(path: Path | str, format: str | None = None) -> LoadedHistory:
         reader, semantics = FORMATS[fmt]
     except KeyError:
         raise ValueError(f"unknown history format {fmt!r}; known: {', '.join(FORMATS)}") from None
-    ops = reader(path)
-    txn.validate(ops, path, fmt)
+    ops: list[Op] = []
+    lines: list[int] = []
+    # Reading makes no reference cycles, but the cyclic collector would walk every
+    # op kept so far again and again (a quarter of the time on a large JSONL file).
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        for line, op in check_sequence(path, reader(path)):
+            ops.append(op)
+            lines.append(line)
+    finally:
+        if collecting:
+            gc.enable()
+    txn.validate(ops, path, fmt, lines)
     hint, options = semantics(ops)
-    return LoadedHistory(ops, fmt, hint, options)
+    return LoadedHistory(ops, fmt, hint, options, lines)

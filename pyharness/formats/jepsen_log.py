@@ -8,7 +8,7 @@ Old Jepsen tests logged every op through ``jepsen.util``, one line each::
 
 Fields are tab-separated (some copies expand the tabs to spaces): process,
 type, function, value. The value is EDN (``nil``, ``3``, ``[1 4]``,
-``:timed-out``) and is parsed by ``edn_format``.
+``:timed-out``) and is parsed by :mod:`pyharness.formats.edn_fast`.
 Porcupine's etcd test data is in this form. Lines from other loggers are not
 ops and are skipped; a ``jepsen.util`` line that is not an op is an error.
 Logs carry no op times; ops are indexed by position.
@@ -17,17 +17,27 @@ Logs carry no op times; ops are indexed by position.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-import edn_format
-
-from pyharness.formats.edn import to_python
+from pyharness.formats.edn_fast import loads as edn_loads
+from pyharness.formats.edn_fast import text_lines
 from pyharness.history import TYPES, HistoryError, Op
 
 OP_LINE = re.compile(r"\b(?:TRACE|DEBUG|INFO|WARN|ERROR)\s+jepsen\.util\s+-\s+(.*)$")
 # tabs in Jepsen's own logs; some copies have them expanded to spaces
 FIELDS = re.compile(r"(\S+)\s+(\S+)\s+(\S+)(?:\s+(.*))?$")
 OTHER_LOG_LINE = re.compile(r"^(?:\S+\s+\S+\s+)?\{?\s*(?:TRACE|DEBUG|INFO|WARN|ERROR|FATAL)\s+\S")
+
+
+_PROCESS = re.compile(r"-?[0-9]+").fullmatch
+_VALUES: dict[str, Any] = {}
+_MISSING = object()
+
+
+def _scalar(v: Any) -> bool:
+    return v is None or type(v) in (int, str, bool, float)
 
 
 def looks_like(line: str) -> bool:
@@ -48,7 +58,7 @@ def parse_line(line: str, path: Path, lineno: int, position: int) -> Op | None:
                            "separated by tabs or spaces")
     proc_s, type_s, f_s, value_s = fields.groups()
     value_s = (value_s or "").strip() or "nil"
-    if proc_s.lstrip("-").isdigit():
+    if _PROCESS(proc_s):
         process: int | str = int(proc_s)
     elif proc_s.startswith(":") and len(proc_s) > 1:
         process = proc_s[1:]
@@ -60,20 +70,32 @@ def parse_line(line: str, path: Path, lineno: int, position: int) -> Op | None:
                            + ", ".join(":" + t for t in TYPES) + f", got {type_s!r}")
     if not f_s.startswith(":") or len(f_s) < 2:
         raise HistoryError(f"{path}:{lineno}: expected :f as a keyword, got {f_s!r}")
-    try:
-        value = to_python(edn_format.loads(value_s))
-    except Exception:  # edn_format raises several types for bad syntax
-        raise HistoryError(f"{path}:{lineno}: expected an EDN value, got {value_s!r}") from None
+    value = _VALUES.get(value_s, _MISSING)
+    if value is _MISSING:
+        try:
+            value = edn_loads(value_s)
+        except ValueError as e:
+            raise HistoryError(f"{path}:{lineno}: expected an EDN value, got {value_s[:80]!r}"
+                               f" ({e})") from None
+        if len(_VALUES) < 10_000 and (_scalar(value) or (type(value) is list and all(
+                _scalar(x) for x in value))):
+            _VALUES[value_s] = value  # a list is copied for each op that uses it
+    elif type(value) is list:
+        value = value.copy()
     return Op(type=type_s[1:], f=f_s[1:], value=value, process=process, index=position)
 
 
+def iter_jepsen_log(path: Path) -> Iterator[tuple[int, Op]]:
+    """(line, op) for each op line of a Jepsen log, streaming."""
+    position = 0
+    for lineno, line in text_lines(path):
+        if not line.strip():
+            continue
+        op = parse_line(line.rstrip("\n"), path, lineno, position)
+        if op is not None:
+            position += 1
+            yield lineno, op
+
+
 def read_jepsen_log(path: Path) -> list[Op]:
-    ops: list[Op] = []
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            op = parse_line(line.rstrip("\n"), path, lineno, len(ops))
-            if op is not None:
-                ops.append(op)
-    return ops
+    return [op for _, op in iter_jepsen_log(path)]

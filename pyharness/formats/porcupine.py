@@ -21,11 +21,15 @@ from pyharness.history import HistoryError, Op
 KV_FS = frozenset({"get", "put", "append"})
 
 
-def read_porcupine_kv(path: Path) -> list[Op]:
+def read_porcupine_kv_lines(path: Path) -> list[tuple[int, Op]]:
     ops = read_edn_lines(path)
     for line, op in ops:
         if "key" not in op.extra:
             raise HistoryError(f"{path}:{line}: expected a :key in a kv op")
         if op.is_client and op.f not in KV_FS:
             raise HistoryError(f"{path}:{line}: expected :f one of :get, :put, :append")
-    return [op for _, op in ops]
+    return ops
+
+
+def read_porcupine_kv(path: Path) -> list[Op]:
+    return [op for _, op in read_porcupine_kv_lines(path)]

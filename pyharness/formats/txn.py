@@ -22,8 +22,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from edn_format import Keyword
-
 from pyharness.history import OK, HistoryError, Op
 
 TXN_F = "txn"
@@ -50,6 +48,8 @@ def parse_mops(value: Any, ok: bool) -> list[tuple[str, Any, Any]]:
 
 def value_to_edn(value: Any) -> Any:
     """A txn value with each micro-op's name as a keyword (else unchanged)."""
+    from edn_format import Keyword
+
     if not isinstance(value, list | tuple):
         return value
     return [[Keyword(m[0]), *m[1:]] if isinstance(m, list | tuple) and m
@@ -82,12 +82,14 @@ def _line_of(path: Path, fmt: str, position: int) -> int | None:
     return None
 
 
-def validate(ops: Sequence[Op], path: Path, fmt: str) -> None:
+def validate(ops: Sequence[Op], path: Path, fmt: str,
+             lines: Sequence[int] | None = None) -> None:
     """Raise :class:`HistoryError` naming ``file:line`` of a malformed txn op."""
     bad = first_invalid(ops)
     if bad is None:
         return
     position, msg = bad
-    line = _line_of(path, fmt, position)
+    line = lines[position] if lines is not None and position < len(lines) \
+        else _line_of(path, fmt, position)
     where = f"{path}:{line}" if line is not None else f"{path}: op {position}"
     raise HistoryError(f"{where}: expected a txn of [:append k v] and [:r k v] micro-ops; {msg}")

@@ -135,19 +135,21 @@ def test_failed_junit_write_of_a_valid_history_is_not_0(tmp_path: Path) -> None:
     assert r.returncode == 2 and "verdict: valid" in r.stdout and "--junit" in r.stderr
 
 
-# --- every checker failure is printed: checker, key, op, reason
+# --- ops the checker cannot take are errors naming file:line (they used to
+# reach the checker, crash it, and come out as its failure naming the op)
 
 
 @pytest.mark.parametrize(("ops", "expected"), [
-    (pair("cas", 3), "op 0 (process 0, invoke cas 3)"),
-    (pair("write", 3, {"a": 1}), "op 0 (process {'a': 1}"),
+    (pair("cas", 3), ":1: expected :cas's value to be [old new], got 3"),
+    (pair("write", 3, {"a": 1}), ":1: expected the process to be an integer or a name"),
 ])
-def test_checker_failure_names_checker_key_and_op(tmp_path: Path, ops: tuple,
-                                                   expected: str) -> None:
-    r = analyze(str(jsonl(tmp_path / "h.jsonl", *ops)))
+def test_ops_the_checker_cannot_take_name_file_and_line(tmp_path: Path, ops: tuple,
+                                                         expected: str) -> None:
+    h = jsonl(tmp_path / "h.jsonl", *ops)
+    r = analyze(str(h))
     assert r.returncode == 2
-    line = next(x for x in r.stderr.splitlines() if x.startswith("error: checker linear"))
-    assert expected in line and "Error:" in line
+    lines = [x for x in r.stderr.splitlines() if x.startswith("error:")]
+    assert len(lines) == 1 and f"{h}{expected}" in lines[0], r.stderr
 
 
 def test_negative_time_limit_is_an_option_error(tmp_path: Path) -> None:
@@ -244,10 +246,10 @@ def test_broken_test_json_is_an_error_naming_it(tmp_path: Path, test_json: str) 
     assert r.returncode == 2 and f"{run / 'test.json'}:" in r.stderr
 
 
-def test_completions_without_invocations_are_unknown(tmp_path: Path) -> None:
+def test_completions_without_invocations_are_errors_naming_the_line(tmp_path: Path) -> None:
     _, ok = pair("read", 1)
     r = analyze(str(jsonl(tmp_path / "h.jsonl", ok)))
-    assert r.returncode == 2 and "no op the model can judge" in r.stdout
+    assert r.returncode == 2 and f"{tmp_path / 'h.jsonl'}:1: expected an invoke" in r.stderr
 
 
 def test_options_that_make_no_workload_name_test_json(tmp_path: Path) -> None:
@@ -264,7 +266,8 @@ def test_options_that_make_no_workload_name_test_json(tmp_path: Path) -> None:
 def test_history_that_is_not_utf8_names_the_file(tmp_path: Path) -> None:
     (tmp_path / "h.jsonl").write_bytes(b"\xff\xfe{}\n")
     r = analyze(str(tmp_path / "h.jsonl"))
-    assert r.returncode == 2 and f"{tmp_path / 'h.jsonl'}: not UTF-8" in r.stderr
+    assert r.returncode == 2 and f"{tmp_path / 'h.jsonl'}:1: not UTF-8" in r.stderr
+    assert "byte 0" in r.stderr  # file, line and byte offset
 
 
 def test_plots_that_cannot_be_written_leave_the_verdict_alone(tmp_path: Path) -> None:

@@ -23,13 +23,14 @@ def test_edn_vector_with_comments_keywords_and_nemesis(tmp_path: Path) -> None:
  ; between ops
  {:process 0 :type :fail :f :cas :value [1 2] :time 20 :error [:unavailable nil]}
  {:process :nemesis, :type :info, :f :kill, :value nil}
+ {:process 1, :type :invoke, :f :read, :value nil}
  {:process 1, :type :ok, :f :read, :value nil, :note "a ; not a comment"}]
 """)
     loaded = read_history(p)
     assert loaded.format == "edn"
     assert loaded.model_hint == "cas-register"
     assert loaded.options["initial"] == 0 and loaded.options["nil_read_matches_any"] is True
-    first, fail, nem, read = loaded.ops
+    first, fail, nem, _, read = loaded.ops
     assert (first.type, first.f, first.value, first.process, first.time) == \
         ("invoke", "cas", [1, 2], 0, 10)
     assert fail.error == ["unavailable", None] and fail.index == 1

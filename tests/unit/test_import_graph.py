@@ -42,7 +42,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("pyharness.etcd_v3_async",),
     ("pyharness.ansible", "pyharness.etcd_v3"),
     ("pyharness.etcd_v2", "pyharness.store"),
-    ("pyharness.history", "pyharness.paths", "pyharness.driver_load"),
+    ("pyharness.history", "pyharness.paths", "pyharness.driver_load", "pyharness.options"),
 ]
 
 

@@ -1,0 +1,80 @@
+"""Start-up stays cheap: ``--help`` and ``analyze`` import only what they use.
+
+Every command once imported matplotlib, numpy and Ansible before parsing its
+arguments (seconds on a busy machine). The test asserts which modules a
+command imports, not how long it takes, so it holds on any machine.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+HEAVY = ("matplotlib", "numpy", "ansible_runner", "ansible", "edn_format", "hypothesis",
+         "pyharness.testrun", "pyharness.workloads", "pyharness.lab")
+
+PROBE = """
+import atexit, json, sys
+def report():
+    heavy = sorted({m.split('.')[0] if not m.startswith('pyharness') else m
+                    for m in sys.modules if m.startswith(HEAVY)})
+    sys.stderr.write('\\nLOADED ' + json.dumps(heavy) + '\\n')
+HEAVY = tuple(json.loads(sys.argv[1]))
+atexit.register(report)
+from pyharness.cli import app
+app(sys.argv[2:])
+"""
+
+
+def loaded(*args: str) -> tuple[list[str], subprocess.CompletedProcess[str]]:
+    r = subprocess.run([sys.executable, "-c", PROBE, json.dumps(HEAVY), *args],
+                       capture_output=True, text=True, timeout=120)
+    line = next(x for x in r.stderr.splitlines() if x.startswith("LOADED "))
+    return json.loads(line[len("LOADED "):]), r
+
+
+def test_importing_the_cli_is_light() -> None:
+    code = ("import json, sys; import pyharness.cli; "
+            f"print(json.dumps(sorted(m for m in sys.modules if m.startswith({HEAVY!r}))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, check=True).stdout
+    assert json.loads(out) == []
+
+
+@pytest.mark.parametrize("args", [["--help"], ["analyze", "--help"], ["test", "--help"]])
+def test_help_imports_nothing_heavy(args: list[str]) -> None:
+    heavy, r = loaded(*args)
+    assert r.returncode == 0, r.stderr
+    assert heavy == []
+
+
+def _ops(n: int) -> list[dict]:
+    out = []
+    for i in range(n // 2):
+        out.append({"index": 2 * i, "time": 2 * i, "process": i % 3, "type": "invoke",
+                    "f": "write", "value": i})
+        out.append({"index": 2 * i + 1, "time": 2 * i + 1, "process": i % 3, "type": "ok",
+                    "f": "write", "value": i})
+    return out
+
+
+@pytest.mark.parametrize("name", ["h.jsonl", "h.edn", "etcd.log"])
+def test_analyze_of_a_small_history_imports_nothing_heavy(tmp_path: Path, name: str) -> None:
+    p = tmp_path / name
+    ops = _ops(10)
+    if name.endswith(".jsonl"):
+        p.write_text("".join(json.dumps(o) + "\n" for o in ops))
+    elif name.endswith(".edn"):
+        p.write_text("".join(f"{{:process {o['process']}, :type :{o['type']}, :f :write, "
+                             f":value {o['value']}}}\n" for o in ops))
+    else:
+        p.write_text("".join(f"INFO  jepsen.util - {o['process']}\t:{o['type']}\t:write\t"
+                             f"{o['value']}\n" for o in ops))
+    heavy, r = loaded("analyze", str(p), "--out", str(tmp_path))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "verdict: valid" in r.stdout
+    assert heavy == []
