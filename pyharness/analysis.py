@@ -25,8 +25,18 @@ from pyharness.store import read_regular, regular_inside
 def standard_checkers(out_dir: Path) -> list[Checker]:
     from checkers.perf import PerfChecker  # matplotlib: only when plots are drawn
 
-    return [StatsChecker(), UnhandledExceptionsChecker(), FaultsChecker(),
-            PerfChecker(out_dir), TimelineChecker(out_dir)]
+    out: list[Checker] = [StatsChecker(), UnhandledExceptionsChecker(), FaultsChecker(),
+                          PerfChecker(out_dir), TimelineChecker(out_dir)]
+    state_file = out_dir / "cluster-state.json"
+    if state_file.is_file():  # a run's members compared after its final reads
+        from checkers.consistency import ConsistencyChecker
+
+        try:
+            state = json.loads(read_regular(regular_inside(state_file, out_dir)))
+        except (OSError, ValueError):
+            state = None
+        out.append(ConsistencyChecker(state if isinstance(state, dict) else None))
+    return out
 
 
 def checker_names() -> list[str]:

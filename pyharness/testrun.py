@@ -32,6 +32,7 @@ import yaml
 from rich.console import Console
 from rich.markup import escape
 
+from checkers.consistency import ConsistencyChecker
 from checkers.core import UNKNOWN, compose
 from checkers.log_patterns import LogPatternChecker
 from pyharness import generator as g
@@ -498,6 +499,7 @@ def _run(opts: TestOptions, test: dict[str, Any], nodes: list[inventory.Node],
     history = HistoryWriter(run_dir / "history.jsonl")
     status = LiveStatus(console, opts.time_limit)
     load: DriverLoad | None = None
+    state: dict[str, Any] | None = None
     failure: str | None = None
     interrupted = False
     try:
@@ -529,6 +531,7 @@ def _run(opts: TestOptions, test: dict[str, Any], nodes: list[inventory.Node],
                             on_log=status.set_phase,
                             stop=threading.Event(),
                             connect_backoff_s=opts.connect_backoff)
+        state = _collect_cluster_state(opts, test, run_dir, console)
     except (PlaybookFailed, ClusterUnreachable) as e:
         failure = str(e)
     except KeyboardInterrupt as e:
@@ -552,6 +555,8 @@ def _run(opts: TestOptions, test: dict[str, Any], nodes: list[inventory.Node],
     console.log("checking")
     ops = history.ops
     checkers = [*wl.checkers, *standard_checkers(run_dir), LogPatternChecker(run_dir)]
+    if state is not None:
+        checkers.append(ConsistencyChecker(state, expected_members=list(test["nodes"])))
     results = compose(checkers, test, ops)
     code = report(results, test, ops, run_dir, opts, console)
     return Outcome(code, run_dir, VERDICTS[code], done)
@@ -577,6 +582,27 @@ def report(results: dict[str, Any], test: Mapping[str, Any], ops: list[Op], run_
     if valid is True:
         return EXIT_VALID
     return EXIT_INVALID if valid is False else EXIT_UNKNOWN
+
+
+def _collect_cluster_state(opts: TestOptions, test: dict[str, Any], run_dir: Path,
+                           console: Console) -> dict[str, Any] | None:
+    """After the final reads, before teardown wipes them: every member's
+    revisions, HashKV at one revision and the workload's keys, for the
+    consistency checker; and what each member says its version is. v2 keys
+    live where neither HashKV nor v3 ranges look, so v2 runs skip it."""
+    if opts.api != "v3":
+        return None
+    from pyharness import cluster_state
+
+    console.log("comparing the members' state")
+    state = cluster_state.collect(cluster_state.members_from_test(test),
+                                  prefix=test["key_prefix"] + "/", timeout=30.0, extras=True)
+    store.write_json(run_dir / "cluster-state.json", state)
+    versions = {name: (m.get("version") or {}).get("answer", {}).get("etcdserver")
+                for name, m in state.get("members", {}).items()}
+    test["member-versions"] = versions
+    store.write_json(run_dir / "test.json", test)
+    return state
 
 
 def _record_driver_load(load: DriverLoad, test: dict[str, Any], run_dir: Path,
