@@ -212,6 +212,10 @@ def test(
     compact_interval: Annotated[float, typer.Option(
         help="watch: seconds between compactions (at the latest acknowledged delete).")
     ] = _D.compact_interval,
+    snapshot_count: Annotated[int | None, typer.Option(
+        help="Members' --snapshot-count: applied entries between snapshots (managed "
+             "clusters; default: etcd's own). Low values make members catch up by snapshot.")
+    ] = None,
     etcd_version: Annotated[str | None, typer.Option(
         help="The etcd release to install (managed clusters), from the role's catalogue: "
              "3.4.23, 3.5.1, 3.5.16, 3.5.30 (README, Releases). Default: the inventory's.")

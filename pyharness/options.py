@@ -40,6 +40,7 @@ class TestOptions:
     watch_window: float = 1.0
     compact_interval: float = 2.0
     etcd_version: str | None = None
+    snapshot_count: int | None = None
     api: str = "v2"
     serializable: bool = False
     junit: Path | None = None

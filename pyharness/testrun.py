@@ -225,6 +225,8 @@ OPTIONS: tuple[Option, ...] = (
            _interval(0, 600, lo_open=True, what="seconds")),
     Option("compact_interval", "--compact-interval", "float",
            _interval(0, 3600, lo_open=True, what="seconds")),
+    Option("snapshot_count", "--snapshot-count", "int",
+           _interval(1, 10_000_000, integer=True), nullable=True),
     Option("etcd_version", "--etcd-version", "str", _one_of(lambda: sorted(etcd_releases())),
            nullable=True),
 )
@@ -292,6 +294,8 @@ def validate(opts: TestOptions, where: Mapping[str, str] | None = None) -> None:
                               f"--api {opts.api} (it has: {workloads.async_names()})")
     if opts.workload in ("append", "lock", "watch") and opts.api != "v3":
         raise usage("workload", f"{opts.workload} needs --api v3 (etcd's v3 transactions)")
+    if opts.snapshot_count is not None and opts.db == "existing":
+        raise usage("snapshot_count", "configures the members, which --db existing never does")
     if opts.etcd_version is not None and opts.db == "existing":
         raise usage("etcd_version", "installs a release, which --db existing never does")
 
@@ -478,6 +482,8 @@ def execute(opts: TestOptions, console: Console,
     extravars: dict[str, Any] = {"store_dir": str(run_dir.resolve())}
     if opts.etcd_version is not None:  # over the inventory's, for every playbook
         extravars["etcd_version"] = opts.etcd_version
+    if opts.snapshot_count is not None:
+        extravars["etcd_snapshot_count"] = opts.snapshot_count
     ansible = Ansible(inv, run_dir / "ansible", extravars)
     try:
         with _signals_interrupt():
