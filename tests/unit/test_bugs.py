@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from pyharness.bugs import judge, load_bug, run_matrix
-from pyharness.testrun import Outcome, TestOptions, UsageError
+from pyharness.testrun import Outcome, UsageError
+from pyharness.testrun import TestOptions as Opts  # not a name pytest collects
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -59,7 +60,7 @@ def _bug(tmp_path: Path) -> Path:
 def _runner(tmp_path: Path, verdicts: dict[str, Any]) -> Any:
     """Writes the results a run on each release would have: the matrix reads
     only the named checker's verdict and violations from results.json."""
-    def run(opts: TestOptions, where: Any) -> Outcome:
+    def run(opts: Opts, where: Any) -> Outcome:
         d = tmp_path / f"run-{opts.etcd_version}"
         d.mkdir()
         v = verdicts[opts.etcd_version]
