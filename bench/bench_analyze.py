@@ -42,8 +42,8 @@ sys.path.insert(0, str(HERE))
 
 from bench_linearizable import inject_stale_read, simulate  # noqa: E402
 
-from pyharness.export import op_line  # noqa: E402
 from pyharness.history import Op  # noqa: E402
+from pyharness.report.export import op_line  # noqa: E402
 
 EXE = Path(sys.executable).parent / "pyharness"
 KEYS = 10
@@ -137,7 +137,7 @@ def write_formats(ops: list[Op], kv: bool, base: Path) -> dict[str, Path]:
 def parts(path: str) -> dict[str, Any]:
     """Read, then search, in this process: the times of each and the verdict."""
     from checkers.linearizable import checker_for
-    from pyharness.formats import read_history
+    from pyharness.history.formats import read_history
 
     t0 = time.perf_counter()
     loaded = read_history(path)

@@ -43,11 +43,12 @@ from typing import Any
 
 import aiohttp
 
-from pyharness import generator as g
-from pyharness import interpreter, paths
-from pyharness.ansible import Ansible
+from pyharness.control import paths
+from pyharness.control.ansible import Ansible
+from pyharness.control.inventory import Node, load
+from pyharness.gen import generator as g
+from pyharness.gen import interpreter
 from pyharness.history import FAIL, INVOKE, OK, HistoryWriter, Op
-from pyharness.inventory import Node, load
 from pyharness.workloads import register
 from pyharness.workloads import set as set_workload
 

@@ -37,10 +37,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pyharness import etcd_v3, paths
-from pyharness.ansible import Ansible
+from pyharness.control import paths
+from pyharness.control.ansible import Ansible
+from pyharness.control.inventory import Node, load
+from pyharness.etcd import v3 as etcd_v3
 from pyharness.history import NEMESIS, Op
-from pyharness.inventory import Node, load
 from pyharness.nemesis.faults import FaultNemesis, PartitionFault, ProcessFault
 
 OPS = [("partition", "start-partition"), ("partition", "stop-partition"),

@@ -3,7 +3,7 @@
 A history can pass every checker while one member's store has diverged from
 the others' (etcd#13766: a member that applied an entry twice, or skipped
 one, after a crash). This checker compares what each member holds, from
-the answers :func:`pyharness.cluster_state.collect` gathered once the test
+the answers :func:`pyharness.etcd.cluster_state.collect` gathered once the test
 is over (after the final reads):
 
 - every member's ``maintenance/status``: revision, raft index, raft applied
@@ -97,7 +97,7 @@ def _kvs(entry: Mapping[str, Any]) -> dict[str, dict[str, Any]] | None:
 
 
 def check(state: Mapping[str, Any]) -> dict[str, Any]:
-    """The verdict on :func:`pyharness.cluster_state.collect`'s answers."""
+    """The verdict on :func:`pyharness.etcd.cluster_state.collect`'s answers."""
     members: Mapping[str, Mapping[str, Any]] = state.get("members", {})
     revision = state.get("revision")
     reasons: list[str] = []
@@ -204,7 +204,7 @@ def check(state: Mapping[str, Any]) -> dict[str, Any]:
 
 class ConsistencyChecker:
     """:func:`check` as a checker of a run: ``state`` is what
-    :func:`pyharness.cluster_state.collect` gathered after the final reads
+    :func:`pyharness.etcd.cluster_state.collect` gathered after the final reads
     (None: nothing was collected, which is unknown)."""
 
     name = "consistency"

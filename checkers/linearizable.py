@@ -17,7 +17,7 @@ This checker follows the usual recipe:
    just before it, the longest linearizable prefix, and an HTML drawing), or
    ``"unknown"`` when the time or memory budget runs out.
 
-Sources differ in what their ops mean (see :mod:`pyharness.formats`): the
+Sources differ in what their ops mean (see :mod:`pyharness.history.formats`): the
 initial state, whether a read of nil matches anything, whether a failed op
 is a definite answer or simply did not happen. Those are explicit options
 here, never guesses from file names.
@@ -227,7 +227,7 @@ def checker_for(model: str | None, hint: str, options: Mapping[str, Any],
 def analyze_file(path: Path | str, model: str | None = None, time_limit: float | None = None,
                  out_dir: Path | str | None = None) -> dict[str, Any]:
     """Read any supported history file and check it, with its source's semantics."""
-    from pyharness.formats import read_history  # keeps checkers importable without formats
+    from pyharness.history.formats import read_history  # keeps checkers importable without formats
 
     loaded = read_history(path)
     checker = checker_for(model, loaded.model_hint, loaded.options, time_limit, out_dir)

@@ -63,8 +63,8 @@ from pathlib import Path
 from typing import Any
 
 from checkers.core import UNKNOWN
-from pyharness.formats.txn import parse_mops
 from pyharness.history import FAIL, INFO, INVOKE, OK, Op
+from pyharness.history.formats.txn import parse_mops
 
 # Edge relations, as bits of one mask per ordered pair of transactions.
 WW, WR, RW, PROCESS, REALTIME = 1, 2, 4, 8, 16

@@ -38,7 +38,7 @@ from typing import Any
 
 from checkers.core import UNKNOWN
 from pyharness.history import Op
-from pyharness.store import open_regular, regular_inside
+from pyharness.history.store import open_regular, regular_inside
 
 #: A CORRUPT or NOSPACE alarm, as etcd logs it being raised (zap:
 #: ``"msg":"alarm raised","alarm":"CORRUPT"``, 3.4 and 3.5; capnslog: ``alarm

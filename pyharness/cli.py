@@ -29,9 +29,9 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from pyharness import paths
+from pyharness.control import paths
 from pyharness.history import HistoryError
-from pyharness.options import TestOptions
+from pyharness.run.options import TestOptions
 
 # Each command imports what it needs when it runs: ``--help`` and ``analyze``
 # must not pay for Ansible, the workloads or matplotlib (tests/unit/test_startup.py).
@@ -98,7 +98,7 @@ _D = TestOptions()  # the test command's defaults are the options' own
 
 
 def execute_test(opts: TestOptions, console: Console, where: Any) -> Any:
-    from pyharness.testrun import execute
+    from pyharness.run.testrun import execute
     return execute(opts, console, where)
 
 
@@ -225,13 +225,13 @@ def test(
 
     Every option is checked before any host is touched; a bad one is one line
     naming it and what it allows, exit 2."""
-    from pyharness.ansible import PlaybookFailed
-    from pyharness.inventory import InventoryError
-    from pyharness.scenario import explicit_fields
-    from pyharness.scenario import load as load_scenario
-    from pyharness.scenario import options as scenario_options
-    from pyharness.testrun import UsageError
-    from pyharness.testrun import run as run_test
+    from pyharness.control.ansible import PlaybookFailed
+    from pyharness.control.inventory import InventoryError
+    from pyharness.run.scenario import explicit_fields
+    from pyharness.run.scenario import load as load_scenario
+    from pyharness.run.scenario import options as scenario_options
+    from pyharness.run.testrun import UsageError
+    from pyharness.run.testrun import run as run_test
 
     try:
         sc = load_scenario(scenario) if scenario is not None else None
@@ -247,7 +247,7 @@ def test(
 def _given(ctx: typer.Context) -> dict[str, Any]:
     """The test options given on the command line, by option key (the flag
     without its dashes): only these override a scenario."""
-    from pyharness.testrun import BY_KEY
+    from pyharness.run.testrun import BY_KEY
 
     out: dict[str, Any] = {}
     for param in ctx.command.params:
@@ -280,9 +280,9 @@ def test_all(
 
     Options given here override every scenario's. Exit 1 if any scenario was
     invalid, else 2 if any was unknown or failed to run, else 0."""
-    from pyharness.scenario import exit_code, explicit_fields, files_in, run_all
-    from pyharness.scenario import options as scenario_options
-    from pyharness.testrun import UsageError
+    from pyharness.run.scenario import exit_code, explicit_fields, files_in, run_all
+    from pyharness.run.scenario import options as scenario_options
+    from pyharness.run.testrun import UsageError
 
     try:
         files = files_in(directory)
@@ -325,10 +325,10 @@ def bugs(
     Exit 0 if every cell is as its file expects, 1 if any is the opposite
     (caught where fixed, or missed where present), else 2 (a run failed or
     could not decide)."""
-    from pyharness.bugs import run_matrix
-    from pyharness.scenario import explicit_fields
-    from pyharness.scenario import options as scenario_options
-    from pyharness.testrun import UsageError
+    from pyharness.run.bugs import run_matrix
+    from pyharness.run.scenario import explicit_fields
+    from pyharness.run.scenario import options as scenario_options
+    from pyharness.run.testrun import UsageError
 
     given = {k: v for k, v in _given(ctx).items() if k != "json"}
     try:
@@ -421,7 +421,7 @@ def analyze(
     )
 
     from checkers.core import failures
-    from pyharness.analysis import run_checkers
+    from pyharness.run.analysis import run_checkers
 
     if not path.exists():
         raise _fail(f"{path}: no such file or directory")
@@ -459,18 +459,18 @@ def analyze(
             write_errors.append(f"cannot write {what}: {_os_text(e, target)}")
 
     if path.is_dir():
-        from pyharness.report import write_report
-        from pyharness.store import write_json
+        from pyharness.history.store import write_json
+        from pyharness.report.page import write_report
 
         write("results", written / "results.json",
               lambda: write_json(written / "results.json", results))
         write("the report", written / "report.html", lambda: write_report(written))
     if junit is not None:
-        from pyharness.junit import write_junit
+        from pyharness.report.junit import write_junit
         write("--junit", junit, lambda: write_junit(results, junit, path.name))
     if edn is not None:
-        from pyharness.export import export_edn
-        from pyharness.formats import read_history
+        from pyharness.history.formats import read_history
+        from pyharness.report.export import export_edn
         write("--edn", edn, lambda: export_edn(
             read_history(path / "history.jsonl" if path.is_dir() else path).ops, edn))
     if json_out:
@@ -490,7 +490,7 @@ def analyze(
 
 
 def _print_analysis(results: dict) -> None:
-    from pyharness.progress import results_table
+    from pyharness.report.progress import results_table
 
     out.print(results_table({k: v for k, v in results.items() if isinstance(v, dict)}))
     linear = results.get("linear")
@@ -534,7 +534,7 @@ def serve(
              "machine's name when binding beyond loopback; '*' accepts any.")] = None,
 ) -> None:
     """Browse the store's runs in a web browser (read-only)."""
-    from pyharness.serve import is_loopback, make_server
+    from pyharness.report.serve import is_loopback, make_server
 
     if not 0 <= port <= 65535:
         raise _fail(f"--port must be between 0 and 65535, got {port}")
@@ -579,11 +579,11 @@ def quickcheck(
     """Model-based test of the variable store on etcd (Hypothesis state machine).
 
     Exit 0 when no counterexample is found, 1 with the shrunk counterexample."""
-    from pyharness import lab as lab_mod
-    from pyharness.ansible import Ansible, PlaybookFailed
-    from pyharness.inventory import InventoryError
-    from pyharness.inventory import load as load_inventory
-    from pyharness.quickcheck import run_quickcheck
+    from pyharness.control import lab as lab_mod
+    from pyharness.control.ansible import Ansible, PlaybookFailed
+    from pyharness.control.inventory import InventoryError
+    from pyharness.control.inventory import load as load_inventory
+    from pyharness.run.quickcheck import run_quickcheck
     from pyharness.varstore.bugs import BUGS
 
     if store_bug is not None and store_bug not in BUGS:
@@ -612,10 +612,10 @@ def quickcheck(
 @app.command()
 def heal(inventory: InventoryOpt = None) -> None:
     """Remove every fault the suite may have left on an inventory's hosts."""
-    from pyharness import lab as lab_mod
-    from pyharness.ansible import Ansible
-    from pyharness.inventory import InventoryError
-    from pyharness.inventory import load as load_inventory
+    from pyharness.control import lab as lab_mod
+    from pyharness.control.ansible import Ansible
+    from pyharness.control.inventory import InventoryError
+    from pyharness.control.inventory import load as load_inventory
 
     inv = inventory or paths.LAB_INVENTORY
     try:
@@ -641,8 +641,8 @@ def check_cluster(
     (an unreachable member is named). Writes nothing to the cluster."""
     import json
 
-    from pyharness.check_cluster import run as run_check
-    from pyharness.inventory import InventoryError
+    from pyharness.control.inventory import InventoryError
+    from pyharness.run.check_cluster import run as run_check
 
     try:
         code, report = run_check(inventory, out, json_out=json_out, timeout=timeout)
@@ -657,8 +657,8 @@ def check_cluster(
 def lab_up(nodes: Annotated[int, typer.Option(help="Number of hosts.", min=1, max=250)] = 5,
            ) -> None:
     """Create (or repair) the lab and write its inventory. Safe to run twice."""
-    from pyharness import lab as lab_mod
-    from pyharness.ansible import PlaybookFailed
+    from pyharness.control import lab as lab_mod
+    from pyharness.control.ansible import PlaybookFailed
 
     try:
         inv = lab_mod.up(nodes)
@@ -670,8 +670,8 @@ def lab_up(nodes: Annotated[int, typer.Option(help="Number of hosts.", min=1, ma
 @lab_app.command("down")
 def lab_down() -> None:
     """Remove everything the lab made, and nothing else."""
-    from pyharness import lab as lab_mod
-    from pyharness.ansible import PlaybookFailed
+    from pyharness.control import lab as lab_mod
+    from pyharness.control.ansible import PlaybookFailed
 
     try:
         lab_mod.down()
@@ -683,7 +683,7 @@ def lab_down() -> None:
 @lab_app.command("status")
 def lab_status() -> None:
     """Show each lab host: namespace, sshd, SSH port, etcd member."""
-    from pyharness import lab as lab_mod
+    from pyharness.control import lab as lab_mod
 
     hosts = lab_mod.status()
     if hosts is None:

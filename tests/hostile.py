@@ -14,8 +14,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from pyharness.report import write_report
-from pyharness.synthetic import make_run
+from pyharness.report.demo_store import make_run
+from pyharness.report.page import write_report
 
 MARKER = "__pwned"
 PAYLOAD = (f'<img src=x onerror="window.{MARKER}=1"><script>window.{MARKER}=1</script>'

@@ -27,9 +27,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pyharness.ansible import Ansible
-from pyharness.client import Nemesis
-from pyharness.generator import Generator, GenLike
+from pyharness.control.ansible import Ansible
+from pyharness.gen.client import Nemesis
+from pyharness.gen.generator import Generator, GenLike
 from pyharness.nemesis import partition, schedule, targets
 from pyharness.nemesis.faults import Fault, FaultNemesis, LinkFault, PartitionFault, ProcessFault
 

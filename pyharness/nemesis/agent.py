@@ -42,8 +42,8 @@ from typing import Any
 
 import ansible_runner
 
-from pyharness import paths
-from pyharness.ansible import Ansible, HostFailure, PlaybookResult
+from pyharness.control import paths
+from pyharness.control.ansible import Ansible, HostFailure, PlaybookResult
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ class _Agent:
             ident=ident,
             quiet=True,
             rotate_artifacts=0,
-            suppress_env_files=True,  # see pyharness.ansible
+            suppress_env_files=True,  # see pyharness.control.ansible
         )
 
         def run() -> None:
@@ -231,7 +231,7 @@ class AgentRunner:
     def _hosts(self, hosts_var: str | None) -> list[str]:
         if hosts_var:
             return [h for h in hosts_var.split(",") if h]
-        from pyharness.inventory import load
+        from pyharness.control.inventory import load
         if not hasattr(self, "_all_hosts"):
             self._all_hosts = [n.name for n in load(Path(self.inventory))]
         return list(self._all_hosts)

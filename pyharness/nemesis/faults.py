@@ -39,7 +39,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from pyharness.ansible import Ansible, PlaybookResult
+from pyharness.control.ansible import Ansible, PlaybookResult
 from pyharness.history import INFO, Op
 from pyharness.nemesis import partition, targets
 

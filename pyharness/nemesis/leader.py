@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from pyharness import etcd_v3
+from pyharness.etcd import v3 as etcd_v3
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
-from pyharness.generator import Generator, cycle, seq, sleep
+from pyharness.gen.generator import Generator, cycle, seq, sleep
 
 
 def plan(faults: Sequence[str], interval: float, seed: int | None,

@@ -26,9 +26,10 @@ from typing import Any, Protocol
 
 import etcd
 
-from pyharness import etcd_v2, etcd_v3
-from pyharness.endpoints import node_endpoint, open_connection
-from pyharness.etcd_v2 import Triage
+from pyharness.etcd import v2 as etcd_v2
+from pyharness.etcd import v3 as etcd_v3
+from pyharness.etcd.endpoints import node_endpoint, open_connection
+from pyharness.etcd.triage import Triage
 
 
 class Backend(Protocol):

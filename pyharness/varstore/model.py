@@ -5,7 +5,7 @@ obviously right. Here the simple one is a dict from variable name to
 ``(type, state)``; each operation returns the :class:`Outcome` the store
 must produce and the next model. It is the specification that both the
 sequential state machine and the parallel linearizability search in
-:mod:`pyharness.quickcheck` hold the real store to:
+:mod:`pyharness.run.quickcheck` hold the real store to:
 
 - ``declare`` succeeds unless the name is declared with another type;
 - a single-assignment ``bind`` succeeds unless the variable holds another

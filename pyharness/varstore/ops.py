@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pyharness.client import failed
+from pyharness.etcd.triage import failed
 from pyharness.history import FAIL, INVOKE, OK, Op
 from pyharness.varstore.lattice import lattice
 from pyharness.varstore.store import VarStore, VarStoreError

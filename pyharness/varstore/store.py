@@ -43,7 +43,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pyharness.etcd_v2 import Triage
+from pyharness.etcd.triage import Triage
 from pyharness.varstore import bugs
 from pyharness.varstore.backends import Backend
 from pyharness.varstore.lattice import GSet, Lattice, lattice

@@ -46,9 +46,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from checkers.list_append import ListAppendChecker
-from pyharness import etcd_v3
-from pyharness.generator import Iterate
-from pyharness.history import FAIL, INFO, OK, Op
+from pyharness.etcd import v3 as etcd_v3
+from pyharness.etcd.triage import failed
+from pyharness.gen.generator import Iterate
+from pyharness.history import FAIL, OK, Op
 from pyharness.workloads.base import Workload
 from pyharness.workloads.v3_clients import _serializable, open_connection
 
@@ -61,7 +62,7 @@ def make_txn(n: int, seed: int, key_count: int = KEY_COUNT,
              max_txn_length: int = MAX_TXN_LENGTH,
              max_writes_per_key: int = MAX_WRITES_PER_KEY) -> list[list[Any]]:
     """Transaction number ``n``'s micro-ops: a pure function of its arguments,
-    so the generator is a plain value (see :class:`~pyharness.generator.Iterate`)."""
+    so the generator is a plain value (see :class:`~pyharness.gen.generator.Iterate`)."""
     rng = random.Random(seed * 1_000_003 + n)
     appends_per_txn = (1 + max_txn_length) / 4  # half of the average length
     period = max(1, int(max_writes_per_key * key_count / appends_per_txn))
@@ -110,7 +111,7 @@ class AppendClientV3:
         try:
             r = self.conn.txn([], [_range(path[k], self.serializable) for k in keys])
         except Exception as e:
-            return op.completion(FAIL, error=etcd_v3.classify(e).error)  # nothing written yet
+            return failed(op, etcd_v3.classify(e), no_effect=True)  # nothing written yet
         seen = {k: (kvs[0] if kvs else None) for k, kvs in zip(keys, r.ranges, strict=True)}
         state = {k: [] if kv is None else list(json.loads(kv.value)) for k, kv in seen.items()}
         done: list[list[Any]] = []
@@ -135,8 +136,7 @@ class AppendClientV3:
         try:
             w = self.conn.txn(guards, puts)
         except Exception as e:
-            t = etcd_v3.classify(e)
-            return op.completion(FAIL if t.definite else INFO, error=t.error)
+            return failed(op, etcd_v3.classify(e))
         if not w.succeeded:
             return op.completion(FAIL, error=["compare-failed"])
         return op.completion(OK, value=done)

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from checkers.core import Checker
-from pyharness.client import AsyncClient, Client
-from pyharness.generator import Generator
+from pyharness.gen.client import AsyncClient, Client
+from pyharness.gen.generator import Generator
 
 
 @dataclass

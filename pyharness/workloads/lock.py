@@ -52,9 +52,10 @@ from typing import Any
 
 from checkers.lock import LockChecker
 from checkers.set import SetChecker
-from pyharness import etcd_v3
-from pyharness.generator import Iterate, limit, phases, repeat, until_ok
-from pyharness.history import FAIL, INFO, OK, Op
+from pyharness.etcd import v3 as etcd_v3
+from pyharness.etcd.triage import failed
+from pyharness.gen.generator import Iterate, limit, phases, repeat, until_ok
+from pyharness.history import FAIL, OK, Op
 from pyharness.workloads.base import Workload
 from pyharness.workloads.v3_clients import open_connection
 
@@ -107,7 +108,7 @@ class LockClientV3:
             if op.f == "versions":
                 return op.completion(OK, value=self._versions())
         except Exception as e:
-            return op.completion(FAIL, error=etcd_v3.classify(e).error)  # reads write nothing
+            return failed(op, etcd_v3.classify(e), no_effect=True)  # reads write nothing
         raise ValueError(f"lock client: unknown f {op.f!r}")
 
     def _versions(self) -> list[dict[str, Any]]:
@@ -127,7 +128,7 @@ class LockClientV3:
         try:
             lease = str(self.conn.call("/lease/grant", {"TTL": str(self.ttl)})["ID"])
         except Exception as e:
-            return op.completion(FAIL, error=etcd_v3.classify(e).error)
+            return failed(op, etcd_v3.classify(e), no_effect=True)
         try:
             return self._locked_add(op, lease)
         finally:
@@ -151,7 +152,7 @@ class LockClientV3:
                            "create_revision": str(mine.create_revision)}]
             read_revision, kv = self._range()
         except Exception as e:
-            return op.completion(FAIL, error=etcd_v3.classify(e).error)  # nothing written
+            return failed(op, etcd_v3.classify(e), no_effect=True)  # nothing written
         if self.stall_every and op.value % self.stall_every == 0:
             time.sleep(self.stall_s)
         doc = {"elements": [*_doc(kv)["elements"], op.value], "writer": op.value,
@@ -160,8 +161,7 @@ class LockClientV3:
         try:
             w = self.conn.txn(guards, [put])
         except Exception as e:
-            t = etcd_v3.classify(e)
-            return op.completion(FAIL if t.definite else INFO, error=t.error)
+            return failed(op, etcd_v3.classify(e))
         if not w.succeeded:
             return op.completion(FAIL, error=["lock-lost"])
         done = op.completion(OK)

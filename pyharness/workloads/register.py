@@ -25,10 +25,10 @@ from typing import Any
 import etcd
 
 from checkers.linearizable import Linearizable
-from pyharness import etcd_v2
-from pyharness import generator as g
-from pyharness.client import failed
-from pyharness.endpoints import node_endpoint
+from pyharness.etcd import v2 as etcd_v2
+from pyharness.etcd.endpoints import node_endpoint
+from pyharness.etcd.triage import failed
+from pyharness.gen import generator as g
 from pyharness.history import OK, Op
 from pyharness.workloads.base import Workload
 from pyharness.workloads.v3_clients import RegisterClientV3, RegisterClientV3Async

@@ -20,10 +20,10 @@ from typing import Any
 import etcd
 
 from checkers.set import SetChecker
-from pyharness import etcd_v2
-from pyharness.client import failed
-from pyharness.endpoints import node_endpoint
-from pyharness.generator import Iterate, limit, repeat, until_ok
+from pyharness.etcd import v2 as etcd_v2
+from pyharness.etcd.endpoints import node_endpoint
+from pyharness.etcd.triage import failed
+from pyharness.gen.generator import Iterate, limit, repeat, until_ok
 from pyharness.history import FAIL, OK, Op
 from pyharness.workloads.base import Workload
 from pyharness.workloads.v3_clients import SetClientV3, SetClientV3Async

@@ -19,10 +19,10 @@ should then catch under partitions. A timeout on a write, cas or add is
 ``info``; a read that fails is ``fail``: reads have no effect.
 
 Test options read here: ``serializable``; TLS and authentication are read by
-:func:`pyharness.endpoints.open_connection`.
+:func:`pyharness.etcd.endpoints.open_connection`.
 
 Each client's logic is written once, as *steps* that yield the requests they
-need (:func:`pyharness.client.run_steps`): the threaded clients send them
+need (:func:`pyharness.gen.client.run_steps`): the threaded clients send them
 with urllib3, the ``...Async`` ones on the event loop with aiohttp, and both
 triage failures with their transport's ``classify``.
 """
@@ -34,14 +34,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pyharness import etcd_v3
-from pyharness.client import Steps, arun_steps, failed, run_steps
-from pyharness.endpoints import open_async_connection, open_connection
-from pyharness.etcd_v2 import Triage
+from pyharness.etcd import v3 as etcd_v3
+from pyharness.etcd.endpoints import open_async_connection, open_connection
+from pyharness.etcd.triage import Triage, failed
+from pyharness.gen.client import Steps, arun_steps, run_steps
 from pyharness.history import FAIL, OK, Op
 
 if TYPE_CHECKING:
-    from pyharness.etcd_v3_async import AsyncConnection
+    from pyharness.etcd.v3_async import AsyncConnection
 
 Classify = Callable[[BaseException], Triage]
 
@@ -151,7 +151,7 @@ class SetClientV3Async:
             await self.conn.close()
 
     async def invoke(self, test: Mapping[str, Any], op: Op) -> Op:
-        from pyharness.etcd_v3_async import classify
+        from pyharness.etcd.v3_async import classify
 
         assert self.conn is not None
         return await arun_steps(self.conn.call,
@@ -197,7 +197,7 @@ class RegisterClientV3Async:
             await self.conn.close()
 
     async def invoke(self, test: Mapping[str, Any], op: Op) -> Op:
-        from pyharness.etcd_v3_async import classify
+        from pyharness.etcd.v3_async import classify
 
         assert self.conn is not None
         return await arun_steps(self.conn.call, _register_steps(self.prefix, self.serializable,

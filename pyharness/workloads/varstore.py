@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from checkers.varstore import VarStoreChecker
-from pyharness import generator as g
+from pyharness.gen import generator as g
 from pyharness.history import Op
 from pyharness.varstore import backends, bugs
 from pyharness.varstore.ops import perform

@@ -36,10 +36,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from checkers.watch import WatchChecker
-from pyharness import etcd_v3
-from pyharness import generator as g
-from pyharness.client import failed
-from pyharness.endpoints import open_connection
+from pyharness.etcd import v3 as etcd_v3
+from pyharness.etcd.endpoints import open_connection
+from pyharness.etcd.triage import failed
+from pyharness.gen import generator as g
 from pyharness.history import OK, Op
 from pyharness.workloads.base import Workload
 

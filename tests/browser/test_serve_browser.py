@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
-from pyharness.serve import make_server
-from pyharness.synthetic import make_run
+from pyharness.report.demo_store import make_run
+from pyharness.report.serve import make_server
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"

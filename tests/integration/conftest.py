@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from pyharness import lab, paths
-from pyharness.ansible import Ansible
-from pyharness.inventory import Node, load
+from pyharness.control import lab, paths
+from pyharness.control.ansible import Ansible
+from pyharness.control.inventory import Node, load
 
 pytestmark = pytest.mark.lab
 

@@ -24,10 +24,10 @@ from typing import Any
 
 import pytest
 
-from pyharness import etcd_v3
-from pyharness.ansible import Ansible
-from pyharness.inventory import Node
-from pyharness.testrun import ClusterUnreachable, check_serves_v2
+from pyharness.control.ansible import Ansible
+from pyharness.control.inventory import Node
+from pyharness.etcd import v3 as etcd_v3
+from pyharness.run.testrun import ClusterUnreachable, check_serves_v2
 from tests.integration.conftest import netns_exec
 
 RELEASE = "etcd-v3.4.23-linux-amd64"

@@ -24,8 +24,8 @@ from typing import Any
 
 import pytest
 
-from pyharness.ansible import Ansible
-from pyharness.inventory import Node, load
+from pyharness.control.ansible import Ansible
+from pyharness.control.inventory import Node, load
 from tests.integration.conftest import pyharness
 
 pytestmark = pytest.mark.lab

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from pyharness import paths
+from pyharness.control import paths
 from pyharness.history import INFO, NEMESIS, read_jsonl
 from tests.integration.conftest import netns_exec, pyharness
 

@@ -28,10 +28,11 @@ from typing import Any
 import pytest
 import yaml
 
-from pyharness import nemesis, paths
-from pyharness.ansible import Ansible
+from pyharness import nemesis
+from pyharness.control import paths
+from pyharness.control.ansible import Ansible
+from pyharness.control.inventory import Node
 from pyharness.history import INFO, NEMESIS, Op, read_jsonl
-from pyharness.inventory import Node
 from tests.integration.conftest import netns_exec, pyharness
 from tests.integration.test_etcd_archive import _QuietHandler, archive_vars, build_release
 

@@ -18,10 +18,10 @@ import pytest
 import urllib3
 import yaml
 
-from pyharness import etcd_v2
-from pyharness.ansible import Ansible
+from pyharness.control.ansible import Ansible
+from pyharness.control.inventory import Node
+from pyharness.etcd import v2 as etcd_v2
 from pyharness.history import INFO, NEMESIS, Op
-from pyharness.inventory import Node
 from pyharness.nemesis.faults import FaultNemesis, LinkFault, PartitionFault, ProcessFault
 from pyharness.nemesis.leader import find_leader
 from tests.integration.conftest import netns_exec

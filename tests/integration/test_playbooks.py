@@ -23,8 +23,8 @@ from typing import Any
 
 import pytest
 
-from pyharness import lab
-from pyharness.ansible import Ansible, PlaybookResult
+from pyharness.control import lab
+from pyharness.control.ansible import Ansible, PlaybookResult
 
 REPO = Path(__file__).resolve().parents[2]
 INVENTORY = REPO / "inventory" / "lab.yml"
@@ -175,6 +175,6 @@ def test_collect_logs(lab_cluster: None, tmp_path: Path) -> None:
     assert play("collect-logs.yml", {"store_dir": str(tmp_path)}).rc == 0
     for host in ("n1", "n2", "n3", "n4", "n5"):
         fetched = (tmp_path / "nodes" / host / "etcd.log").read_bytes()
-        source = Path(f"/var/lib/pyharness/lab/{host}/etcd/etcd.log").read_bytes()
+        source = Path(f"/var/lib/pyharness/control/lab/{host}/etcd/etcd.log").read_bytes()
         assert fetched and source.startswith(fetched)  # the log may have grown since
     assert play("collect-logs.yml").rc != 0  # store_dir is required

@@ -18,10 +18,11 @@ from pathlib import Path
 
 import urllib3
 
-from pyharness import etcd_v2, paths
-from pyharness.ansible import Ansible
+from pyharness.control import paths
+from pyharness.control.ansible import Ansible
+from pyharness.control.inventory import Node
+from pyharness.etcd import v2 as etcd_v2
 from pyharness.history import INVOKE, NEMESIS, read_jsonl
-from pyharness.inventory import Node
 from tests.integration.conftest import netns_exec, pyharness
 
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
-from pyharness import ansible, inventory, lab, store
+from pyharness.control import ansible, inventory, lab
+from pyharness.history import store
 
 
 class Touched(AssertionError):

@@ -51,7 +51,7 @@ def pair(f: str, value: object, process: object = 0, i: int = 0) -> tuple[dict, 
 
 def test_crash_exits_2_with_one_line_naming_what_ran(tmp_path: Path) -> None:
     h = jsonl(tmp_path / "h.jsonl", *pair("read", None))
-    code = ("import sys, pyharness.analysis as a\n"
+    code = ("import sys, pyharness.run.analysis as a\n"
             "def boom(*_a, **_k): raise RuntimeError('boom')\n"
             "a.run_checkers = boom\n"
             "from pyharness.cli import app\n"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pyharness.ansible import HostFailure, PlaybookResult
+from pyharness.control.ansible import HostFailure, PlaybookResult
 
 
 def result(tmp_path: Path, **kw: object) -> PlaybookResult:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pyharness.inventory import Node
-from pyharness.testrun import ClusterUnreachable, check_serves_v2
+from pyharness.control.inventory import Node
+from pyharness.run.testrun import ClusterUnreachable, check_serves_v2
 from tests.conftest import ETCD, LocalEtcd, etcd_member, free_port, healthy, member_args
 
 

@@ -18,11 +18,11 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from pyharness import generator as g
-from pyharness import interpreter
-from pyharness.export import export_edn
-from pyharness.formats import read_history
+from pyharness.gen import generator as g
+from pyharness.gen import interpreter
 from pyharness.history import FAIL, OK, HistoryWriter, Op
+from pyharness.history.formats import read_history
+from pyharness.report.export import export_edn
 from pyharness.workloads import append
 from tests.conftest import LocalEtcd
 

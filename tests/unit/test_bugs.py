@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from pyharness.bugs import judge, load_bug, run_matrix
-from pyharness.testrun import Outcome, UsageError
-from pyharness.testrun import TestOptions as Opts  # not a name pytest collects
+from pyharness.run.bugs import judge, load_bug, run_matrix
+from pyharness.run.testrun import Outcome, UsageError
+from pyharness.run.testrun import TestOptions as Opts  # not a name pytest collects
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -40,7 +40,7 @@ def test_a_bad_bug_file_is_one_line_naming_it(tmp_path: Path, text: str,
     f.write_text(text)
     with pytest.raises(UsageError) as e:
         b = load_bug(f)
-        from pyharness.scenario import options
+        from pyharness.run.scenario import options
         options(b.scenario, {})
     msg = str(e.value)
     assert "\n" not in msg and str(f) in msg

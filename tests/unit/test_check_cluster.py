@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from pyharness import etcd_v3
-from pyharness.check_cluster import judge
+from pyharness.etcd import v3 as etcd_v3
+from pyharness.run.check_cluster import judge
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data" / "consistency"

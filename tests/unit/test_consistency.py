@@ -149,7 +149,7 @@ def test_the_checker_does_not_change_its_input() -> None:
 
 
 def test_hashkv_protobuf_codec() -> None:
-    from pyharness import etcd_grpc
+    from pyharness.etcd import grpc as etcd_grpc
     assert etcd_grpc.encode_hashkv_request(10) == b"\x08\x0a"
     assert etcd_grpc.encode_hashkv_request(300) == b"\x08\xac\x02"
     header = b"\x08\x01\x10\x02\x18\x0a\x20\x02"  # cluster 1, member 2, revision 10, term 2

@@ -2,7 +2,7 @@
 
 The verdicts come from the tools that published the histories (Porcupine's
 test suite, Knossos's data folders), read with each source's own semantics,
-which ``pyharness.formats`` conveys to the checker. Files are found, not
+which ``pyharness.history.formats`` conveys to the checker. Files are found, not
 listed, so new histories of the same kinds are checked too.
 """
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from pyharness.driver_load import DriverLoad, describe
+from pyharness.gen.driver_load import DriverLoad, describe
 
 
 def test_the_sampler_tells_a_busy_driver_from_an_idle_one() -> None:

@@ -17,10 +17,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pyharness.formats import edn_fast, read_history
-from pyharness.formats.edn import read_edn_lines
-from pyharness.formats.edn_fast import MAX_DEPTH, iter_maps, parse_fast, to_python
 from pyharness.history import HistoryError
+from pyharness.history.formats import edn_fast, read_history
+from pyharness.history.formats.edn import read_edn_lines
+from pyharness.history.formats.edn_fast import MAX_DEPTH, iter_maps, parse_fast, to_python
 from tests.conftest import CORPUS
 
 

@@ -24,8 +24,9 @@ import pytest
 
 from checkers.linearizable import Linearizable
 from checkers.set import SetChecker
-from pyharness import etcd_v3, interpreter
-from pyharness import generator as g
+from pyharness.etcd import v3 as etcd_v3
+from pyharness.gen import generator as g
+from pyharness.gen import interpreter
 from pyharness.history import FAIL, INFO, INVOKE, OK, HistoryWriter, Op, read_jsonl
 from pyharness.workloads import register as register_workload
 from pyharness.workloads import set as set_workload
@@ -498,7 +499,7 @@ def _async_call(coro_fn: Any) -> Any:
 
 
 def _async_failure(port: int, timeout: float, tls: etcd_v3.TLS | None = None) -> Any:
-    from pyharness import etcd_v3_async
+    from pyharness.etcd import v3_async as etcd_v3_async
 
     async def go() -> BaseException:
         c = etcd_v3_async.AsyncConnection("127.0.0.1", port, timeout=timeout, tls=tls)

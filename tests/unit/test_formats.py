@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from pyharness.formats import detect_format, read_history
 from pyharness.history import HistoryError, HistoryWriter, Op
+from pyharness.history.formats import detect_format, read_history
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:

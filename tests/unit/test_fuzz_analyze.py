@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from pyharness.formats import read_history
+from pyharness.history.formats import read_history
 from tests.conftest import CORPUS
 from tests.unit.conftest import invoke
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from pyharness import generator as g
-from pyharness import interpreter
+from pyharness.gen import generator as g
+from pyharness.gen import interpreter
 from pyharness.history import FAIL, INFO, INVOKE, NEMESIS, OK, HistoryWriter, Op, read_jsonl
 
 NS = 1_000_000_000

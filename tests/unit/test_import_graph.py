@@ -28,21 +28,25 @@ PACKAGES = ("pyharness", "checkers")
 # one layer must not import each other (import-linter's ``a | b``).
 LAYERS: list[tuple[str, ...]] = [
     ("pyharness.cli",),
-    ("pyharness.bugs",),
-    ("pyharness.scenario",),
-    ("pyharness.testrun",),
-    ("pyharness.analysis", "pyharness.serve", "pyharness.quickcheck", "pyharness.synthetic",
-     "pyharness.check_cluster"),
-    ("pyharness.report", "pyharness.progress", "pyharness.junit", "pyharness.export"),
-    ("pyharness.workloads", "pyharness.nemesis", "pyharness.interpreter"),
+    ("pyharness.run.bugs",),
+    ("pyharness.run.scenario",),
+    ("pyharness.run.testrun",),
+    ("pyharness.run.analysis", "pyharness.report.serve", "pyharness.run.quickcheck",
+     "pyharness.report.demo_store", "pyharness.run.check_cluster"),
+    ("pyharness.report",),
+    ("pyharness.workloads", "pyharness.nemesis", "pyharness.gen.interpreter"),
     ("checkers",),
-    ("pyharness.varstore", "pyharness.formats", "pyharness.cluster_state"),
-    ("pyharness.lab", "pyharness.inventory", "pyharness.endpoints", "pyharness.client",
-     "pyharness.generator", "pyharness.etcd_grpc"),
-    ("pyharness.etcd_v3_async",),
-    ("pyharness.ansible", "pyharness.etcd_v3"),
-    ("pyharness.etcd_v2", "pyharness.store"),
-    ("pyharness.history", "pyharness.paths", "pyharness.driver_load", "pyharness.options"),
+    ("pyharness.varstore", "pyharness.history.formats", "pyharness.etcd.cluster_state"),
+    ("pyharness.control.lab", "pyharness.control.inventory", "pyharness.etcd.endpoints",
+     "pyharness.gen.client", "pyharness.gen.generator", "pyharness.etcd.grpc"),
+    ("pyharness.etcd.v3_async",),
+    ("pyharness.control.ansible", "pyharness.etcd.v3"),
+    ("pyharness.etcd.v2", "pyharness.history.store"),
+    ("pyharness.etcd.triage",),
+    ("pyharness.history", "pyharness.control.paths", "pyharness.gen.driver_load",
+     "pyharness.run.options"),
+    # The stage packages' own docstrings.
+    ("pyharness.control", "pyharness.etcd", "pyharness.gen", "pyharness.run"),
 ]
 
 
@@ -190,8 +194,8 @@ def test_imports_only_go_down_the_layers() -> None:
 
 def test_checkers_never_import_the_run_or_its_outputs() -> None:
     g = graph()
-    upper = ("pyharness.cli", "pyharness.scenario", "pyharness.testrun", "pyharness.analysis",
-             "pyharness.report", "pyharness.serve", "pyharness.workloads", "pyharness.nemesis")
+    upper = ("pyharness.cli", "pyharness.run", "pyharness.report", "pyharness.workloads",
+             "pyharness.nemesis")
     bad = {m: sorted(d for d in deps if d.startswith(upper))
            for m, deps in g.items() if m.startswith("checkers")}
     assert not any(bad.values()), bad
@@ -210,10 +214,10 @@ def _tree(tmp: Path, files: dict[str, str]) -> Path:
 
 def test_a_cycle_inside_a_function_is_found(tmp_path: Path) -> None:
     root = _tree(tmp_path, {
-        "pyharness/history.py": "def f():\n    from pyharness import testrun\n",
-        "pyharness/testrun.py": "from pyharness.history import f\n",
+        "pyharness/history.py": "def f():\n    from pyharness.run import testrun\n",
+        "pyharness/run/testrun.py": "from pyharness.history import f\n",
     })
-    assert cycles(graph(root)) == [["pyharness.history", "pyharness.testrun"]]
+    assert cycles(graph(root)) == [["pyharness.history", "pyharness.run.testrun"]]
 
 
 def test_an_upward_import_is_named(tmp_path: Path) -> None:

@@ -13,10 +13,10 @@ from hypothesis import strategies as st
 from checkers.core import compose
 from checkers.set import SetChecker
 from checkers.stats import StatsChecker
-from pyharness.export import export_edn
-from pyharness.formats import read_history
 from pyharness.history import Op
-from pyharness.junit import write_junit
+from pyharness.history.formats import read_history
+from pyharness.report.export import export_edn
+from pyharness.report.junit import write_junit
 
 xmlschema = pytest.importorskip("xmlschema")
 

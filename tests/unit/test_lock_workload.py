@@ -8,8 +8,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from pyharness import generator as g
-from pyharness import interpreter
+from pyharness.gen import generator as g
+from pyharness.gen import interpreter
 from pyharness.history import HistoryWriter
 from pyharness.workloads import lock
 from tests.conftest import LocalEtcd

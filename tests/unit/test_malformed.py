@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from pyharness.formats import read_history
 from pyharness.history import HistoryError
+from pyharness.history.formats import read_history
 from tests.unit.conftest import invoke
 
 

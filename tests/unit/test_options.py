@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from pyharness import testrun
-from pyharness.testrun import (
+from pyharness.run import testrun
+from pyharness.run.testrun import (
     BY_FIELD,
     OPTIONS,
     UsageError,
@@ -135,7 +135,7 @@ def test_grudge_file_that_is_a_directory_says_so(untouchable: list[str], tmp_pat
 
 def test_grudge_naming_hosts_the_lab_will_not_have_stops_before_the_lab_is_made(
         monkeypatch: pytest.MonkeyPatch, untouchable: list[str], tmp_path: Path) -> None:
-    from pyharness import lab
+    from pyharness.control import lab
     monkeypatch.setattr(lab, "is_up", lambda: False)  # the lab would have to be brought up
     g = _grudge(tmp_path, "n1: [n4]\nn4: [n1]\n")
     r = invoke("test", "--nemesis", "partition-grudge", "--grudge-file", g, "--nodes", "3",
@@ -199,7 +199,7 @@ def test_a_concurrency_beyond_the_file_limit_is_refused_before_the_run(tmp_path:
     script = (
         "import resource, sys\n"
         "resource.setrlimit(resource.RLIMIT_NOFILE, (300, 600))\n"
-        "from pyharness import testrun\n"
+        "from pyharness.run import testrun\n"
         "testrun.ensure_file_limit(100)\n"
         "print(resource.getrlimit(resource.RLIMIT_NOFILE)[0])\n"
         "try:\n"

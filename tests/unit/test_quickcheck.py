@@ -14,7 +14,12 @@ import re
 import pytest
 from rich.console import Console
 
-from pyharness.quickcheck import parse_endpoint, quickcheck, run_parallel_once, run_quickcheck
+from pyharness.run.quickcheck import (
+    parse_endpoint,
+    quickcheck,
+    run_parallel_once,
+    run_quickcheck,
+)
 from pyharness.varstore import BUGS
 from tests.conftest import LocalEtcd
 

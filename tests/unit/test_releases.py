@@ -194,7 +194,7 @@ def test_wrong_file_name_from_the_download_is_named(tmp_path: Path) -> None:
 
 
 def test_etcd_version_option_names_the_catalogue() -> None:
-    from pyharness.testrun import TestOptions, UsageError, validate
+    from pyharness.run.testrun import TestOptions, UsageError, validate
     validate(TestOptions(etcd_version="3.5.16"))
     with pytest.raises(UsageError, match=r"^--etcd-version must be one of 3\.4\.23, 3\.5\.1, "
                                          r"3\.5\.16, 3\.5\.30, got '3\.9\.9'$"):
@@ -209,7 +209,7 @@ def test_etcd_version_reaches_every_playbook_as_an_extra_var(tmp_path: Path,
                                                              ) -> None:
     from rich.console import Console
 
-    from pyharness import testrun
+    from pyharness.run import testrun
     seen: dict[str, object] = {}
 
     class Stop(Exception):

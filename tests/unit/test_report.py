@@ -13,8 +13,8 @@ import pytest
 
 from checkers.windows import fault_windows
 from pyharness.history import Op, read_jsonl
-from pyharness.report import key_figures, render_report, write_report
-from pyharness.synthetic import make_run
+from pyharness.report.demo_store import make_run
+from pyharness.report.page import key_figures, render_report, write_report
 
 
 class Page(HTMLParser):

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pyharness import scenario, testrun
-from pyharness.testrun import EXIT_INVALID, EXIT_UNKNOWN, EXIT_VALID, Outcome, UsageError
+from pyharness.run import scenario, testrun
+from pyharness.run.testrun import EXIT_INVALID, EXIT_UNKNOWN, EXIT_VALID, Outcome, UsageError
 from tests.conftest import ROOT
 from tests.unit.conftest import invoke
 

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from pyharness.serve import make_server, safe_path
-from pyharness.synthetic import make_run
+from pyharness.report.demo_store import make_run
+from pyharness.report.serve import make_server, safe_path
 
 SECRET = "TOP-SECRET-do-not-serve"
 

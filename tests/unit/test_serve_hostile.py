@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from pyharness.serve import CSP, MAX_WORKERS, StoreHandler, is_loopback, make_server
+from pyharness.report.serve import CSP, MAX_WORKERS, StoreHandler, is_loopback, make_server
 from tests.hostile import MARKER, PAYLOAD, HostileStore, make_hostile_store
 from tests.unit.test_serve import Served
 

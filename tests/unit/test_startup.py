@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 HEAVY = ("matplotlib", "numpy", "ansible_runner", "ansible", "edn_format", "hypothesis",
-         "pyharness.testrun", "pyharness.workloads", "pyharness.lab")
+         "pyharness.run.testrun", "pyharness.workloads", "pyharness.control.lab")
 
 PROBE = """
 import atexit, json, sys

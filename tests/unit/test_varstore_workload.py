@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from pyharness import generator as g
-from pyharness import interpreter
+from pyharness.gen import generator as g
+from pyharness.gen import interpreter
 from pyharness.history import FAIL, OK, HistoryWriter, Op
 from pyharness.varstore import VarStore, backends
 from pyharness.varstore.ops import invocation, perform

@@ -11,8 +11,8 @@ import pytest
 
 from checkers.core import UNKNOWN
 from checkers.watch import WatchChecker
-from pyharness import generator as g
-from pyharness import interpreter
+from pyharness.gen import generator as g
+from pyharness.gen import interpreter
 from pyharness.history import INFO, INVOKE, OK, HistoryWriter, Op, read_jsonl
 from pyharness.workloads import watch as watch_workload
 from pyharness.workloads.watch import WatchClient, WatchOps
@@ -180,7 +180,7 @@ def test_the_workload_runs_and_its_watches_are_judged(local_etcd: LocalEtcd,
 
 def test_violations_read_as_one_line_each() -> None:
     from checkers.watch import describe, summary
-    from pyharness.progress import failure_notes
+    from pyharness.report.progress import failure_notes
 
     r = writes().watch(3, [[4, "PUT", 0, 6]]).check()
     line = describe(r["violations"][0])

@@ -4,7 +4,7 @@ Starts a 3-member etcd (``--etcd``, default /usr/bin/etcd, Debian 12's
 3.4.23) on 127.0.0.1, client ports 23790, 23792, 23794 and peer ports one
 above each, data under a temporary directory, with the flags the etcd role
 gives that release; writes a few keys under /pyharness/fixture/, compacts
-once, collects every member's answers with :func:`pyharness.cluster_state.collect`
+once, collects every member's answers with :func:`pyharness.etcd.cluster_state.collect`
 and writes them to ``OUT`` (default: cluster-VERSION.json beside this file).
 The members are stopped by their own pids, whatever happens; the whole run
 is bounded (60 s to start).
@@ -25,7 +25,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from pyharness import cluster_state, etcd_v3
+from pyharness.etcd import cluster_state
+from pyharness.etcd import v3 as etcd_v3
 
 HERE = Path(__file__).resolve().parent
 NAMES = ("m1", "m2", "m3")

@@ -1,0 +1,119 @@
+"""etcd's v3 JSON gateway from an event loop: the same requests as
+:mod:`pyharness.etcd.v3`, for clients that run hundreds of ops at once.
+
+A thread per client with blocking HTTP spends its CPU on thread switches and
+the GIL, and slows down as workers are added. Here every logical client is a
+coroutine on one event loop, with its own aiohttp session holding one
+connection to its member, so a client still means one connection, as in the
+threaded clients.
+
+What "maybe happened" means does not change. Each request is a POST, which
+aiohttp never retries, and :func:`classify` sorts aiohttp's errors the way
+:func:`pyharness.etcd.v3.classify` sorts urllib3's:
+
+- connecting failed (refused, unreachable, connect timeout, the server's
+  certificate rejected): the request never left, ``definite``;
+- a read timeout, a connection closed or reset mid-request, a broken
+  answer: it may have been applied, not definite;
+- an error answer from etcd: exactly as in :mod:`pyharness.etcd.v3`.
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+from typing import Any
+
+import aiohttp
+
+from pyharness.etcd import v3 as etcd_v3
+from pyharness.etcd.triage import Triage
+from pyharness.etcd.v3 import API_PREFIX, KV, TLS, EtcdV3Error, TxnResult
+
+
+def _ssl_context(tls: TLS) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(cafile=tls.ca)
+    if tls.cert:
+        ctx.load_cert_chain(tls.cert, tls.key)
+    return ctx
+
+
+class AsyncConnection:
+    """A v3 connection bound to one member, for one coroutine at a time.
+    Each method sends one request and raises on any error."""
+
+    def __init__(self, address: str, port: int = 2379, timeout: float = 1.0,
+                 tls: TLS | None = None, prefix: str = API_PREFIX) -> None:
+        scheme = "https" if tls is not None else "http"
+        self.base = f"{scheme}://{address}:{port}{prefix.rstrip('/')}"
+        self.token: str | None = None
+        self.timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout,
+                                             sock_read=timeout)
+        self._ssl: ssl.SSLContext | bool = _ssl_context(tls) if tls is not None else False
+        self._session: aiohttp.ClientSession | None = None
+
+    def _open(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            # One connection per client, kept alive; no cookies, no env proxies.
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=1, ssl=self._ssl),
+                timeout=self.timeout, cookie_jar=aiohttp.DummyCookieJar(),
+                trust_env=False, skip_auto_headers=("User-Agent",))
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def call(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        headers = {"Content-Type": "application/json"}
+        if self.token is not None:
+            headers["Authorization"] = self.token
+        async with self._open().post(self.base + path, data=json.dumps(body).encode(),
+                                     headers=headers, allow_redirects=False) as r:
+            data = await r.read()
+            status = r.status
+        try:
+            answer = json.loads(data) if data else {}
+        except ValueError:
+            answer = None
+        if status != 200 or not isinstance(answer, dict):
+            if isinstance(answer, dict):
+                code = answer.get("code")
+                msg = str(answer.get("message") or answer.get("error") or "")
+                raise EtcdV3Error(status, int(code) if code is not None else None, msg)
+            raise EtcdV3Error(status, None, data[:200].decode(errors="replace"))
+        return answer
+
+    async def authenticate(self, user: str, password: str) -> None:
+        self.token = str((await self.call("/auth/authenticate",
+                                          {"name": user, "password": password}))["token"])
+
+    async def get(self, key: etcd_v3.Bytes, serializable: bool = False) -> KV | None:
+        return etcd_v3.first_kv(await self.call(*etcd_v3.range_request(key, serializable)))
+
+    async def put(self, key: etcd_v3.Bytes, value: etcd_v3.Bytes) -> int:
+        return etcd_v3.revision_of(await self.call(*etcd_v3.put_request(key, value)))
+
+    async def txn(self, compare: list[dict[str, Any]], success: list[dict[str, Any]],
+                  failure: list[dict[str, Any]] | None = None) -> TxnResult:
+        return etcd_v3.txn_result(await self.call(*etcd_v3.txn_request(compare, success,
+                                                                       failure)))
+
+
+def classify(e: BaseException) -> Triage:
+    """Did a failed request certainly have no effect? See the module docstring."""
+    if isinstance(e, aiohttp.ClientConnectorCertificateError):
+        return Triage(True, ["tls-failed", str(e)[:200]])
+    # Connect timeouts subclass ServerTimeoutError too: test them first.
+    if isinstance(e, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError):
+        return Triage(True, ["connect-failed", type(e).__name__])
+    if isinstance(e, aiohttp.ServerTimeoutError | TimeoutError):
+        return Triage(False, ["timeout"])
+    if isinstance(e, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError
+                  | aiohttp.ClientOSError):
+        return Triage(False, ["connection-lost", str(e)[:200]])
+    if isinstance(e, EtcdV3Error):
+        return etcd_v3.classify(e)
+    return Triage(False, [type(e).__name__, str(e)[:200]])
