@@ -113,7 +113,14 @@ class LiveStatus:
 def _describe(op: Op) -> str:
     v = op.value
     if isinstance(v, Mapping) and "components" in v:
-        return " | ".join(",".join(c) for c in v["components"])
+        components = v["components"]
+        if isinstance(components, list):
+            return " | ".join(",".join(map(str, c)) for c in components)
+        # A grudge from a file has no components: say who drops whom.
+        grudge = op.extra.get("grudge")
+        if isinstance(grudge, Mapping):
+            return "; ".join(f"{h} drops {','.join(map(str, p))}"
+                             for h, p in sorted(grudge.items()))
     return ""
 
 
