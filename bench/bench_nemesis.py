@@ -42,7 +42,8 @@ from pyharness.control.ansible import Ansible
 from pyharness.control.inventory import Node, load
 from pyharness.etcd import v3 as etcd_v3
 from pyharness.history import NEMESIS, Op
-from pyharness.nemesis.faults import FaultNemesis, PartitionFault, ProcessFault
+from pyharness.nemesis import fault
+from pyharness.nemesis.faults import FaultNemesis
 
 OPS = [("partition", "start-partition"), ("partition", "stop-partition"),
        ("kill", "start-kill"), ("kill", "stop-kill"),
@@ -131,8 +132,8 @@ def main() -> None:
         runner: Any = AgentRunner(inv, data / "agent")
     else:
         runner = plain
-    nem = FaultNemesis(runner, names, [PartitionFault("random-halves"),
-                                       ProcessFault("kill"), ProcessFault("pause")],
+    nem = FaultNemesis(runner, names, [fault("partition-random-halves"),
+                                       fault("kill"), fault("pause")],
                        random.Random(1), ("one",))
     phases = ["idle", "loaded"] if args.load == "both" else [args.load]
     results: dict[str, tuple[dict[str, list[float]], int, float]] = {}

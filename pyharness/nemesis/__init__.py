@@ -1,37 +1,37 @@
 """Nemeses by name. A nemesis injects and heals faults through playbooks;
 its schedule (when to start and stop faults) is a generator.
 
-``--nemesis`` names one fault or a comma-separated combination:
+``--nemesis`` names one fault or a comma-separated combination, from the
+fault registry (:mod:`pyharness.nemesis.registry`; the kinds are in
+:mod:`pyharness.nemesis.kinds`): ``partition`` (shape chosen per op from
+the targets) or a fixed ``partition-SHAPE``, ``kill``, ``pause``, ``loss``,
+``slow``, ``netem``. ``none`` runs no faults.
 
-- ``partition`` (shape chosen per op from the targets: one -> isolate-one,
-  minority/majority -> random-halves, all -> majorities-ring, leader ->
-  isolate-leader), or a fixed shape ``partition-SHAPE`` for SHAPE in
-  halves, random-halves, isolate-one, isolate-leader, majorities-ring,
-  bridge, grudge (the last reads ``grudge_file``);
-- ``kill``, ``pause``: SIGKILL/SIGSTOP the etcd member by its pid file;
-- ``loss``, ``slow``, ``netem``: degraded links.
+Options read (all optional): ``nemesis_interval``, ``nemesis_targets`` (one,
+minority, majority, all, leader; comma-separated), ``seed``, ``time_limit``,
+every kind's own options (``loss_probability``, ...; defaults from the
+registry), and ``nemesis_agent`` (default true: faults go through a
+pre-started Ansible run, see :mod:`pyharness.nemesis.agent`; the nemesis'
+``close()`` ends it).
 
-``none`` runs no faults. Options read (all optional): ``nemesis_interval``,
-``nemesis_targets`` (one, minority, majority, all, leader; comma-separated),
-``seed``, ``time_limit``, ``grudge_file``, ``loss_probability``,
-``slow_rate``, ``netem_delay``, ``netem_jitter``, ``netem_loss``,
-``netem_duplicate``, ``netem_reorder``, ``kill_start_timeout``, and
-``nemesis_agent`` (default true: faults go through a pre-started Ansible run,
-see :mod:`pyharness.nemesis.agent`; the nemesis' ``close()`` ends it).
+Cheap to import (the CLI reads the registry for ``--help``): Ansible is
+imported only to build a nemesis.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pyharness.control.ansible import Ansible
 from pyharness.gen.client import Nemesis
 from pyharness.gen.generator import Generator, GenLike
-from pyharness.nemesis import partition, schedule, targets
-from pyharness.nemesis.faults import Fault, FaultNemesis, LinkFault, PartitionFault, ProcessFault
+from pyharness.nemesis import registry, schedule, targets
+from pyharness.nemesis.registry import Fault
+
+if TYPE_CHECKING:
+    from pyharness.control.ansible import Ansible
 
 
 @dataclass
@@ -43,14 +43,14 @@ class NemesisPackage:
     final_generator: GenLike = None
 
 
-SIMPLE_FAULTS = ("partition", "kill", "pause", "loss", "slow", "netem")
-PARTITION_NAMES = tuple(f"partition-{s}" for s in partition.ALL_SHAPES)
-FAULT_NAMES = (*SIMPLE_FAULTS, *PARTITION_NAMES)
+def fault_names() -> tuple[str, ...]:
+    """Every ``--nemesis`` name but none."""
+    return registry.names()
 
 
 def _usage(bad: str) -> ValueError:
     return ValueError(f"--nemesis must be none or a comma-separated list of "
-                      f"{', '.join(FAULT_NAMES)}; unknown: {bad!r}")
+                      f"{', '.join(fault_names())}; unknown: {bad!r}")
 
 
 def parse_spec(spec: str) -> list[str]:
@@ -60,50 +60,28 @@ def parse_spec(spec: str) -> list[str]:
     if parts == ["none"]:
         return []
     for p in parts:
-        if p not in FAULT_NAMES:
+        if registry.kind_of(p) is None:
             raise _usage(p)
     if len(set(parts)) != len(parts):
         dup = next(p for p in parts if parts.count(p) > 1)
         raise ValueError(f"--nemesis names {dup!r} twice")
-    parts_of_partition = [p for p in parts if p.startswith("partition")]
-    if len(parts_of_partition) > 1:
-        raise ValueError(f"--nemesis may name one partition fault, got "
-                         f"{', '.join(parts_of_partition)}")
+    kinds = [registry.kind_of(p) for p in parts]
+    for group in sorted({k.group for k in kinds if k is not None and k.group}):
+        same = [p for p, k in zip(parts, kinds, strict=True) if k is not None and k.group == group]
+        if len(same) > 1:
+            raise ValueError(f"--nemesis may name one {group} fault, got {', '.join(same)}")
     return parts
 
 
-def _link_vars(name: str, opts: Mapping[str, Any]) -> dict[str, Any]:
-    if name == "loss":
-        p = float(opts.get("loss_probability", 0.3))
-        if not 0 < p <= 1:
-            raise ValueError(f"--loss-probability must be in (0, 1], got {p}")
-        return {"link_fault_loss_probability": p}
-    if name == "slow":
-        return {"link_fault_rate": str(opts.get("slow_rate", "1mbit"))}
-    out: dict[str, Any] = {"link_fault_delay": str(opts.get("netem_delay", "100ms")),
-                           "link_fault_jitter": str(opts.get("netem_jitter", "20ms"))}
-    for key in ("loss", "duplicate", "reorder"):
-        v = opts.get(f"netem_{key}")
-        if v:
-            out["link_fault_netem_loss" if key == "loss" else f"link_fault_{key}"] = float(v)
-    return out
-
-
-def _fault(token: str, opts: Mapping[str, Any], nodes: list[str]) -> Fault:
-    if token == "partition":
-        return PartitionFault()
-    if token.startswith("partition-"):
-        shape = token[len("partition-"):]
-        grudge = None
-        if shape == "grudge":
-            path = opts.get("grudge_file")
-            if not path:
-                raise ValueError("--nemesis partition-grudge needs --grudge-file FILE")
-            grudge = partition.load_grudge(path, nodes)
-        return PartitionFault(shape, grudge)
-    if token in ("kill", "pause"):
-        return ProcessFault(token, int(opts.get("kill_start_timeout", 30)))
-    return LinkFault(token, _link_vars(token, opts))
+def fault(name: str, opts: Mapping[str, Any] | None = None,
+          nodes: Sequence[str] = ()) -> Fault:
+    """The fault ``name`` (a ``--nemesis`` name), built by its kind from
+    ``opts`` (its options; defaults from the registry)."""
+    kind = registry.kind_of(name)
+    if kind is None:
+        raise _usage(name)
+    values = {**(opts or {}), **registry.option_values(opts or {})}
+    return kind.make(kind, name, values, list(nodes))
 
 
 def build(spec: str, opts: Mapping[str, Any], ansible: Ansible,
@@ -113,12 +91,15 @@ def build(spec: str, opts: Mapping[str, Any], ansible: Ansible,
     tokens = parse_spec(spec)
     if not tokens:
         return NemesisPackage(None, None)
-    faults = [_fault(t, opts, nodes) for t in tokens]
+    faults = [fault(t, opts, nodes) for t in tokens]
     kinds = targets.parse(opts.get("nemesis_targets"))
     interval = float(opts.get("nemesis_interval", 5.0))
     if not interval > 0:
         raise ValueError(f"--nemesis-interval must be greater than 0, got {interval}")
     seed = opts.get("seed")
+    from pyharness.control.ansible import Ansible
+    from pyharness.nemesis.faults import FaultNemesis
+
     runner: Any = ansible
     if isinstance(ansible, Ansible) and opts.get("nemesis_agent", True):
         from pyharness.nemesis.agent import AgentRunner
@@ -136,4 +117,4 @@ def build(spec: str, opts: Mapping[str, Any], ansible: Ansible,
 
 def names() -> list[str]:
     """Every single fault name; ``--nemesis`` also takes comma-separated lists."""
-    return ["none", *FAULT_NAMES]
+    return ["none", *fault_names()]

@@ -17,9 +17,9 @@ warm by the time the schedule asks again. Every request is an ordinary role
 task list, the same ones the stand-alone playbooks run, and yields the same
 events; the result is an ordinary :class:`PlaybookResult`.
 
-Only playbooks that map to one role task file go through the agent
-(:data:`ROUTES`); any other (heal.yml, setup.yml...) runs as a plain
-playbook. An agent watches the driver's pid and gives up when it dies,
+Only the fault registry's steps go through the agent (each is one role
+task file, :func:`pyharness.nemesis.registry.routes`); any other playbook
+(heal.yml, setup.yml...) runs plainly. An agent watches the driver's pid and gives up when it dies,
 and ``close`` ends the waiting agent and the SSH masters.
 """
 
@@ -44,20 +44,10 @@ import ansible_runner
 
 from pyharness.control import paths
 from pyharness.control.ansible import Ansible, HostFailure, PlaybookResult
+from pyharness.nemesis import registry
 
 log = logging.getLogger(__name__)
 
-#: playbook -> (role, tasks_from) for the playbooks the agent can serve.
-ROUTES: dict[str, tuple[str, str]] = {
-    "partition.yml": ("partition", "apply.yml"),
-    "partition-heal.yml": ("partition", "remove.yml"),
-    "kill.yml": ("process_fault", "kill.yml"),
-    "start.yml": ("etcd", "started.yml"),
-    "pause.yml": ("process_fault", "pause.yml"),
-    "resume.yml": ("process_fault", "resume.yml"),
-    "link-fault.yml": ("link_fault", "apply.yml"),
-    "link-heal.yml": ("link_fault", "remove.yml"),
-}
 _WAIT_SCRIPT = Path(__file__).with_name("agent_wait.py")
 _READY_TIMEOUT_S = 60.0  # an agent not waiting by then is broken: run plainly
 _RUN_TIMEOUT_S = 300.0
@@ -185,7 +175,7 @@ class AgentRunner:
 
     def run(self, playbook: str, extravars: Mapping[str, Any] | None = None,
             limit: str | None = None) -> PlaybookResult:
-        route = ROUTES.get(playbook)
+        route = registry.routes().get(playbook)
         if route is None or limit is not None or self._closed:
             return self.plain.run(playbook, extravars, limit)
         with self._lock:

@@ -1,21 +1,11 @@
 """Faults as start/stop pairs, and the nemesis that runs any mix of them.
 
-Each fault kind ``X`` is a pair of playbooks: ``start-X`` puts the fault in
-place on some target hosts, ``stop-X`` undoes it on the same hosts. That is
-Jepsen's combined nemesis: the schedule (see :mod:`pyharness.nemesis.schedule`)
-decides when each start and stop happens, and different faults may overlap
-(a partition while a member is paused).
-
-=========  =====================================  ===============================
-fault      start-X                                stop-X
-=========  =====================================  ===============================
-partition  partition.yml (a grudge of a shape)    partition-heal.yml
-kill       kill.yml (SIGKILL by pid file)         start.yml (etcd role, same data)
-pause      pause.yml (SIGSTOP by pid file)        resume.yml (SIGCONT)
-loss       link-fault.yml, iptables statistic     link-heal.yml (loss only)
-slow       link-fault.yml, tbf rate limit         link-heal.yml (the qdisc)
-netem      link-fault.yml, netem                  link-heal.yml (the qdisc)
-=========  =====================================  ===============================
+Each fault kind ``X`` (registered in :mod:`pyharness.nemesis.kinds`, see
+:mod:`pyharness.nemesis.registry`) is a start and a stop step: ``start-X``
+puts the fault in place on some target hosts, ``stop-X`` undoes it on the
+same hosts. That is Jepsen's combined nemesis: the schedule (see
+:mod:`pyharness.nemesis.schedule`) decides when each start and stop happens,
+and different faults may overlap (a partition while a member is paused).
 
 Every nemesis op completes as ``info`` (Jepsen's convention) and records, in
 ``Op.extra``: ``hosts`` (the targets), ``effective_ns`` (when the last target
@@ -36,136 +26,18 @@ import logging
 import random
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from pyharness.control.ansible import Ansible, PlaybookResult
 from pyharness.history import INFO, Op
-from pyharness.nemesis import partition, targets
+from pyharness.nemesis import targets
+from pyharness.nemesis.registry import Action, Fault
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class Action:
-    """One playbook run that changes hosts, and what to record about it."""
-
-    playbook: str
-    extravars: dict[str, Any]
-    task: str  # the task whose per-host end is the moment of effect
-    hosts: list[str]
-    value: Any = None
-    extra: dict[str, Any] = field(default_factory=dict)
-    # The task that proves the effect on each host: a suite script printing
-    # "pyharness: verified (...)" (default: ``task`` itself), or, with
-    # ``verify_by_ok``, a module whose success is the proof.
-    verify_task: str | None = None
-    verify_by_ok: bool = False
-
-
-class Fault(Protocol):
-    name: str
-
-    def start(self, nem: FaultNemesis, test: Mapping[str, Any], op: Op) -> Action: ...
-
-    def stop(self, nem: FaultNemesis, test: Mapping[str, Any], op: Op,
-             hosts: list[str]) -> Action: ...
-
-
 def _hosts_var(hosts: Sequence[str]) -> str:
     return ",".join(hosts)
-
-
-def _target_kind(nem: FaultNemesis, op: Op) -> str:
-    """The op's own target kind if the schedule chose one, else a random one."""
-    if isinstance(op.value, Mapping) and op.value.get("targets") in targets.KINDS:
-        return str(op.value["targets"])
-    return nem.rng.choice(nem.target_kinds)
-
-
-# Shape of a plain "partition" fault for each target kind.
-PARTITION_SHAPE_FOR = {
-    "one": "isolate-one",
-    "minority": "random-halves",
-    "majority": "random-halves",
-    "all": "majorities-ring",
-    "leader": "isolate-leader",
-}
-
-
-@dataclass
-class PartitionFault:
-    """``shape`` None: chosen per op from the target kind (PARTITION_SHAPE_FOR)."""
-
-    shape: str | None = None
-    grudge: partition.Grudge | None = None
-    name: str = "partition"
-
-    def start(self, nem: FaultNemesis, test: Mapping[str, Any], op: Op) -> Action:
-        shape = self.shape or PARTITION_SHAPE_FOR[_target_kind(nem, op)]
-        cut = partition.cut_for(shape, nem.nodes, nem.rng, test, self.grudge)
-        value: dict[str, Any] = {"components": cut.components}
-        if self.shape is None:
-            value["shape"] = shape
-        extra: dict[str, Any] = {"grudge": cut.grudge, **(cut.info or {})}
-        return Action("partition.yml", {"partition_grudge": cut.grudge}, "Apply the grudge",
-                      sorted(cut.grudge), value, extra, verify_task="Verify the grudge")
-
-    def stop(self, nem: FaultNemesis, test: Mapping[str, Any], op: Op,
-             hosts: list[str]) -> Action:
-        # The chain goes on every host: a host outside the last grudge may
-        # still hold an older one.
-        return Action("partition-heal.yml", {}, "Remove the grudge", list(nem.nodes), "healed")
-
-
-@dataclass
-class ProcessFault:
-    """kill (SIGKILL, then start through the etcd role) or pause (SIGSTOP/SIGCONT)."""
-
-    name: str  # "kill" or "pause"
-    start_health_timeout: int = 30
-
-    def start(self, nem: FaultNemesis, test: Mapping[str, Any], op: Op) -> Action:
-        kind = _target_kind(nem, op)
-        hosts, info = targets.choose(kind, nem.nodes, nem.rng, test)
-        task = "Kill the member" if self.name == "kill" else "Pause the member"
-        return Action(f"{self.name}.yml", {"fault_hosts": _hosts_var(hosts)}, task, hosts,
-                      {"targets": kind}, dict(info))
-
-    def stop(self, nem: FaultNemesis, test: Mapping[str, Any], op: Op,
-             hosts: list[str]) -> Action:
-        if self.name == "kill":
-            # Listening, not healthy: a member restarted inside a partition
-            # cannot be healthy, and the schedule must not wait on the cut.
-            # In effect once it listens: the wait polls the client port.
-            return Action("start.yml", {"fault_hosts": _hosts_var(hosts),
-                                        "etcd_health_timeout": self.start_health_timeout,
-                                        "etcd_wait_for": "listening"},
-                          "Wait until the member reports healthy", hosts, verify_by_ok=True)
-        return Action("resume.yml", {"fault_hosts": _hosts_var(hosts)}, "Resume the member",
-                      hosts)
-
-
-@dataclass
-class LinkFault:
-    """loss (iptables statistic), slow (tbf) or netem, with the role's variables."""
-
-    name: str  # "loss", "slow" or "netem"
-    role_vars: dict[str, Any] = field(default_factory=dict)
-
-    def start(self, nem: FaultNemesis, test: Mapping[str, Any], op: Op) -> Action:
-        kind = _target_kind(nem, op)
-        hosts, info = targets.choose(kind, nem.nodes, nem.rng, test)
-        return Action("link-fault.yml", {"fault_hosts": _hosts_var(hosts),
-                                         "link_fault_kind": self.name, **self.role_vars},
-                      "Apply the link fault", hosts, {"targets": kind},
-                      {**info, **self.role_vars})
-
-    def stop(self, nem: FaultNemesis, test: Mapping[str, Any], op: Op,
-             hosts: list[str]) -> Action:
-        return Action("link-heal.yml", {"fault_hosts": _hosts_var(hosts),
-                                        "link_fault_remove_kinds": [self.name]},
-                      "Remove the link faults", hosts)
 
 
 class PlaybookRunner(Protocol):

@@ -33,7 +33,6 @@ from typing import Any
 import yaml
 
 from pyharness.history import INFO
-from pyharness.nemesis.leader import find_leader
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +179,9 @@ def cut_for(shape: str, nodes: Sequence[str], rng: random.Random, test: Mapping[
             raise ValueError("partition-grudge needs a grudge file (--grudge-file)")
         return Cut({h: list(p) for h, p in grudge.items() if p}, None, {"source": "file"})
     if shape == "isolate-leader":
-        found = (leader or (lambda t: find_leader(t.get("nodes", {}))))(test)
+        from pyharness.nemesis.targets import leader_of  # asks the cluster: imported late
+
+        found = (leader or leader_of)(test)
         if found is None or found not in nodes:
             c = from_components(isolate_one)(nodes, rng)
             return Cut(c.grudge, c.components, {"leader": None})

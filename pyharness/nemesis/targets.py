@@ -18,8 +18,6 @@ import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from pyharness.nemesis.leader import find_leader
-
 KINDS = ("one", "minority", "majority", "all", "leader")
 DEFAULT = ("one", "minority", "majority", "all", "leader")
 
@@ -39,12 +37,16 @@ def parse(spec: str | Iterable[str] | None) -> tuple[str, ...]:
 LeaderFinder = Callable[[Mapping[str, Any]], str | None]
 
 
-def _leader_of(test: Mapping[str, Any]) -> str | None:
+def leader_of(test: Mapping[str, Any]) -> str | None:
+    """The current leader's name, asked of the cluster (None if unknown)."""
+    # Imported here: the registry (and so --help) reads this module.
+    from pyharness.nemesis.leader import find_leader
+
     return find_leader(test.get("nodes", {}))
 
 
 def choose(kind: str, nodes: Sequence[str], rng: random.Random, test: Mapping[str, Any],
-           leader: LeaderFinder = _leader_of) -> tuple[list[str], dict[str, Any]]:
+           leader: LeaderFinder = leader_of) -> tuple[list[str], dict[str, Any]]:
     """The hosts for ``kind``, plus what to record about the choice."""
     nodes = list(nodes)
     n = len(nodes)
@@ -62,3 +64,21 @@ def choose(kind: str, nodes: Sequence[str], rng: random.Random, test: Mapping[st
             return [rng.choice(nodes)], {"leader": None}
         return [found], {"leader": found}
     raise ValueError(f"unknown target kind {kind!r}")
+
+
+def target_kind(rng: random.Random, kinds: Sequence[str], op: Any) -> str:
+    """The op's own target kind if the schedule chose one, else a random one
+    of ``kinds``."""
+    value = getattr(op, "value", None)
+    if isinstance(value, Mapping) and value.get("targets") in KINDS:
+        return str(value["targets"])
+    return rng.choice(list(kinds))
+
+
+def for_op(nem: Any, test: Mapping[str, Any], op: Any
+           ) -> tuple[list[str], dict[str, Any], dict[str, Any]]:
+    """The hosts a fault's start hits, for a nemesis with ``nodes``, ``rng``
+    and ``target_kinds``: (hosts, the op's value, what to record)."""
+    which = target_kind(nem.rng, nem.target_kinds, op)
+    hosts, info = choose(which, nem.nodes, nem.rng, test)
+    return hosts, {"targets": which}, info

@@ -46,24 +46,19 @@ class TestOptions:
     junit: Path | None = None
     store_bug: str | None = None
     nemesis_targets: str | None = None
-    grudge_file: Path | None = None
-    loss_probability: float = 0.3
-    slow_rate: str = "1mbit"
-    netem_delay: str = "100ms"
-    netem_jitter: str = "20ms"
-    netem_loss: float | None = None
-    netem_duplicate: float | None = None
-    netem_reorder: float | None = None
-    kill_start_timeout: int = 30
     nemesis_agent: bool = True
     connect_backoff: float = 1.0
     engine: str = "auto"
     json_out: bool = False
+    # The faults' own options (registered with their fault kind, see
+    # pyharness.nemesis.registry), by field; a missing one takes its default.
+    faults: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
-        for k in ("inventory", "store", "junit", "grudge_file"):
+        for k in ("inventory", "store", "junit"):
             d[k] = str(d[k]) if d[k] is not None else None
+        d["faults"] = {k: str(v) if isinstance(v, Path) else v for k, v in self.faults.items()}
         return d
 
 

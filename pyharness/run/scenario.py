@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -139,13 +139,20 @@ def _unknown(key: Any) -> str:
 def options(scenario: Scenario | None, explicit: Mapping[str, Any]) -> tuple[TestOptions, Where]:
     """The run's options: defaults, then the scenario's, then ``explicit``
     (fields given on the command line); and where each came from. Validated."""
-    known = {f.name for f in fields(TestOptions)}
-    assert set(explicit) <= known, set(explicit) - known
+    assert set(explicit) <= set(BY_FIELD), set(explicit) - set(BY_FIELD)
     merged: dict[str, Any] = dict(scenario.values) if scenario else {}
     merged.update(explicit)
     where: Where = {f: w for f, w in (scenario.where if scenario else {}).items()
                     if f not in explicit}
-    opts = replace(TestOptions(), **merged)
+    groups: dict[str, dict[str, Any]] = {}
+    top: dict[str, Any] = {}
+    for f, v in merged.items():
+        group = BY_FIELD[f].group
+        if group is None:
+            top[f] = v
+        else:
+            groups.setdefault(group, {})[f] = v
+    opts = replace(TestOptions(), **top, **groups)
     validate(opts, where)
     return opts, where
 

@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import random
-import re
 import signal
 import threading
 import time
@@ -44,7 +42,13 @@ from pyharness.gen.client import AsyncClient, Client
 from pyharness.gen.driver_load import DriverLoad
 from pyharness.gen.driver_load import describe as describe_load
 from pyharness.history import INVOKE, HistoryWriter, Op, store
-from pyharness.nemesis import partition, targets
+from pyharness.nemesis import partition, registry, targets
+from pyharness.options import (
+    Option,
+    interval,
+    one_of,
+    parsed_by,
+)
 from pyharness.report.export import export_edn
 from pyharness.report.junit import write_junit
 from pyharness.report.page import write_report
@@ -64,79 +68,8 @@ log = logging.getLogger("pyharness")
 
 # --- Every option's type and range, checked before anything touches a host.
 
-TC_RATE = re.compile(r"^(\d+(\.\d*)?|\.\d+)([kmgt]i?)?(bit|bps)$", re.IGNORECASE)
-TC_TIME = re.compile(r"^(\d+(\.\d*)?|\.\d+)(s|secs?|ms|msecs?|us|usecs?)$", re.IGNORECASE)
-RATE_UNITS = "bit, kbit, mbit, gbit, tbit, bps, kbps, mbps, gbps, tbps, or kibit, mibit..."
-TIME_UNITS = "s, ms, us"
 ENGINES = ("auto", "async", "threads")
 MAX_LAB_NODES = 250  # as `pyharness lab up --nodes`: the lab's /24 and its bridge
-
-
-@dataclass(frozen=True)
-class Option:
-    """One option of ``pyharness test``: its flag, its type and what it allows.
-
-    ``kind`` is int, float, str, bool or path; ``allowed`` returns None for a
-    good value, else what was expected (for "FLAG must be EXPECTED, got V").
-    A scenario file spells the option as ``flag`` without its dashes."""
-
-    field: str
-    flag: str
-    kind: str
-    allowed: Callable[[Any], str | None] = lambda v: None
-    nullable: bool = False
-    invert: bool = False  # a --no-X flag: the field holds the opposite
-
-    @property
-    def key(self) -> str:
-        return self.flag[2:]
-
-    def expected(self, value: Any) -> str | None:
-        """None if ``value`` is of this option's type and range, else what was expected."""
-        if value is None:
-            return None if self.nullable else f"{_KIND_WORDS[self.kind]}, not empty"
-        ok_type = {"int": isinstance(value, int) and not isinstance(value, bool),
-                   "float": isinstance(value, int | float) and not isinstance(value, bool),
-                   "str": isinstance(value, str),
-                   "bool": isinstance(value, bool),
-                   "path": isinstance(value, Path)}[self.kind]
-        if not ok_type:
-            return _KIND_WORDS[self.kind]
-        return self.allowed(value)
-
-
-_KIND_WORDS = {"int": "an integer", "float": "a number", "str": "a string",
-               "bool": "true or false", "path": "a path"}
-
-
-def _interval(lo: float, hi: float, lo_open: bool = False, what: str = "a number",
-              integer: bool = False, hi_text: str | None = None) -> Callable[[Any], str | None]:
-    if integer:
-        text = f"an integer from {lo} to {hi_text or hi}"
-    else:
-        text = f"{what} in {'(' if lo_open else '['}{lo:g}, {hi:g}]"
-
-    def allowed(v: float) -> str | None:
-        inside = math.isfinite(v) and (lo < v if lo_open else lo <= v) and v <= hi
-        return None if inside else text
-    return allowed
-
-
-def _one_of(names: Callable[[], Sequence[str]]) -> Callable[[Any], str | None]:
-    def allowed(v: str) -> str | None:
-        return None if v in names() else f"one of {', '.join(names())}"
-    return allowed
-
-
-def _matches(pattern: re.Pattern[str], text: str) -> Callable[[Any], str | None]:
-    def allowed(v: str) -> str | None:
-        m = pattern.match(v.strip())
-        return None if m and float(m.group(1)) > 0 else text
-    return allowed
-
-
-def _nonnegative_time(v: str) -> str | None:
-    return None if TC_TIME.match(v.strip()) else f"a time: a number and a unit ({TIME_UNITS})"
 
 
 def _store_bugs() -> Sequence[str]:
@@ -147,17 +80,6 @@ def _store_bugs() -> Sequence[str]:
 def _txn_models() -> Sequence[str]:
     from checkers.list_append import MODELS
     return MODELS
-
-
-def _parsed_by(parse: Callable[[Any], object]) -> Callable[[Any], str | None]:
-    """A check by one of the nemesis' own parsers, which say what is wrong."""
-    def allowed(v: str) -> str | None:
-        try:
-            parse(v)
-        except ValueError as e:
-            return str(e)
-        return None
-    return allowed
 
 
 def etcd_releases() -> dict[str, Any]:
@@ -176,61 +98,48 @@ def _not_dir(p: Path) -> str | None:
 
 
 OPTIONS: tuple[Option, ...] = (
-    Option("workload", "--workload", "str", _one_of(workloads.names)),
-    Option("nemesis", "--nemesis", "str", _parsed_by(nemesis.parse_spec)),
-    Option("nemesis_targets", "--nemesis-targets", "str", _parsed_by(targets.parse),
+    Option("workload", "--workload", "str", one_of(workloads.names)),
+    Option("nemesis", "--nemesis", "str", parsed_by(nemesis.parse_spec)),
+    Option("nemesis_targets", "--nemesis-targets", "str", parsed_by(targets.parse),
            nullable=True),
-    Option("grudge_file", "--grudge-file", "path", nullable=True),  # read by validate()
-    Option("loss_probability", "--loss-probability", "float",
-           _interval(0, 1, lo_open=True, what="a probability")),
-    Option("slow_rate", "--slow-rate", "str", _matches(
-        TC_RATE, f"a tc rate above 0: a number and a unit ({RATE_UNITS}), e.g. 1mbit")),
-    Option("netem_delay", "--netem-delay", "str", _nonnegative_time),
-    Option("netem_jitter", "--netem-jitter", "str", _nonnegative_time),
-    Option("netem_loss", "--netem-loss", "float", _interval(0, 100, what="a percentage"),
-           nullable=True),
-    Option("netem_duplicate", "--netem-duplicate", "float",
-           _interval(0, 100, what="a percentage"), nullable=True),
-    Option("netem_reorder", "--netem-reorder", "float", _interval(0, 100, what="a percentage"),
-           nullable=True),
-    Option("kill_start_timeout", "--kill-start-timeout", "int", _interval(1, 3600, integer=True)),
     Option("nemesis_agent", "--no-nemesis-agent", "bool", invert=True),
     Option("connect_backoff", "--connect-backoff", "float",
-           _interval(0, 60, what="seconds")),
-    Option("engine", "--engine", "str", _one_of(lambda: ENGINES)),
+           interval(0, 60, what="seconds")),
+    Option("engine", "--engine", "str", one_of(lambda: ENGINES)),
     Option("time_limit", "--time-limit", "float",
-           _interval(0, 86400, lo_open=True, what="seconds")),
-    Option("concurrency", "--concurrency", "int", _interval(1, 1000, integer=True)),
-    Option("rate", "--rate", "float", _interval(0, 100_000, lo_open=True, what="ops per second")),
+           interval(0, 86400, lo_open=True, what="seconds")),
+    Option("concurrency", "--concurrency", "int", interval(1, 1000, integer=True)),
+    Option("rate", "--rate", "float", interval(0, 100_000, lo_open=True, what="ops per second")),
     Option("inventory", "--inventory", "path", nullable=True),  # read by inventory.load
-    Option("db", "--db", "str", _one_of(lambda: ("managed", "existing"))),
+    Option("db", "--db", "str", one_of(lambda: ("managed", "existing"))),
     Option("leave_db_running", "--leave-db-running", "bool"),
-    Option("seed", "--seed", "int", _interval(0, 2**63 - 1, integer=True, hi_text="2**63-1"),
+    Option("seed", "--seed", "int", interval(0, 2**63 - 1, integer=True, hi_text="2**63-1"),
            nullable=True),
     Option("store", "--store", "path", _store_dir),
-    Option("op_timeout", "--op-timeout", "float", _interval(0, 600, lo_open=True, what="seconds")),
-    Option("recovery_time", "--recovery-time", "float", _interval(0, 3600, what="seconds")),
+    Option("op_timeout", "--op-timeout", "float", interval(0, 600, lo_open=True, what="seconds")),
+    Option("recovery_time", "--recovery-time", "float", interval(0, 3600, what="seconds")),
     Option("nemesis_interval", "--nemesis-interval", "float",
-           _interval(0, 3600, lo_open=True, what="seconds")),
-    Option("lab_nodes", "--nodes", "int", _interval(1, MAX_LAB_NODES, integer=True)),
+           interval(0, 3600, lo_open=True, what="seconds")),
+    Option("lab_nodes", "--nodes", "int", interval(1, MAX_LAB_NODES, integer=True)),
     Option("junit", "--junit", "path", _not_dir, nullable=True),
     Option("json_out", "--json", "bool"),
-    Option("store_bug", "--store-bug", "str", _one_of(_store_bugs), nullable=True),
-    Option("api", "--api", "str", _one_of(lambda: ("v2", "v3"))),
+    Option("store_bug", "--store-bug", "str", one_of(_store_bugs), nullable=True),
+    Option("api", "--api", "str", one_of(lambda: ("v2", "v3"))),
     Option("serializable", "--serializable", "bool"),
-    Option("ops_per_key", "--ops-per-key", "int", _interval(1, 1_000_000, integer=True)),
+    Option("ops_per_key", "--ops-per-key", "int", interval(1, 1_000_000, integer=True)),
     Option("no_quorum", "--no-quorum", "bool"),
     Option("lock_fencing", "--lock-fencing", "bool"),
-    Option("lock_ttl", "--lock-ttl", "int", _interval(1, 3600, integer=True)),
-    Option("consistency_model", "--consistency-model", "str", _one_of(_txn_models)),
+    Option("lock_ttl", "--lock-ttl", "int", interval(1, 3600, integer=True)),
+    Option("consistency_model", "--consistency-model", "str", one_of(_txn_models)),
     Option("watch_window", "--watch-window", "float",
-           _interval(0, 600, lo_open=True, what="seconds")),
+           interval(0, 600, lo_open=True, what="seconds")),
     Option("compact_interval", "--compact-interval", "float",
-           _interval(0, 3600, lo_open=True, what="seconds")),
+           interval(0, 3600, lo_open=True, what="seconds")),
     Option("snapshot_count", "--snapshot-count", "int",
-           _interval(1, 10_000_000, integer=True), nullable=True),
-    Option("etcd_version", "--etcd-version", "str", _one_of(lambda: sorted(etcd_releases())),
+           interval(1, 10_000_000, integer=True), nullable=True),
+    Option("etcd_version", "--etcd-version", "str", one_of(lambda: sorted(etcd_releases())),
            nullable=True),
+    *registry.options(),  # every fault's own, from its registration
 )
 BY_FIELD = {o.field: o for o in OPTIONS}
 BY_KEY = {o.key: o for o in OPTIONS}
@@ -268,7 +177,7 @@ def validate(opts: TestOptions, where: Mapping[str, str] | None = None) -> None:
         return UsageError(f"{label(f)} {message}")
 
     for o in OPTIONS:
-        v = getattr(opts, o.field)
+        v = o.get(opts)
         shown = (not v) if o.invert and isinstance(v, bool) else v
         expected = o.expected(v)
         if expected is None:
@@ -277,10 +186,11 @@ def validate(opts: TestOptions, where: Mapping[str, str] | None = None) -> None:
             raise usage(o.field, expected)  # the parser's own words
         raise usage(o.field, f"must be {expected}, got {_show(shown)}")
     faults = nemesis.parse_spec(opts.nemesis)
-    if "partition-grudge" in faults and opts.grudge_file is None:
+    grudge_file = opts.faults.get("grudge_file")
+    if "partition-grudge" in faults and grudge_file is None:
         raise usage("nemesis", "partition-grudge needs --grudge-file FILE")
-    if opts.grudge_file is not None:
-        problem = grudge_syntax(opts.grudge_file)
+    if grudge_file is not None:
+        problem = grudge_syntax(grudge_file)
         if problem is not None:
             raise usage("grudge_file", problem)
     if opts.db == "existing" and opts.inventory is None:
@@ -330,10 +240,11 @@ def grudge_syntax(path: Path) -> str | None:
 
 def check_grudge_hosts(opts: TestOptions, nodes: Sequence[str]) -> None:
     """A grudge for partition-grudge must name hosts of the inventory."""
-    if opts.grudge_file is None or "partition-grudge" not in nemesis.parse_spec(opts.nemesis):
+    grudge_file = opts.faults.get("grudge_file")
+    if grudge_file is None or "partition-grudge" not in nemesis.parse_spec(opts.nemesis):
         return
     try:
-        partition.load_grudge(opts.grudge_file, nodes)
+        partition.load_grudge(grudge_file, nodes)
     except ValueError as e:
         raise UsageError(str(e)) from None
 
@@ -462,6 +373,7 @@ def execute(opts: TestOptions, console: Console,
                          "with --api v3")
     seed = opts.seed if opts.seed is not None else random.SystemRandom().randrange(2**31)
     opts.seed = seed
+    opts.faults = registry.option_values(opts.faults)  # recorded as used, defaults too
     test_name = f"etcd-{opts.workload}-{opts.nemesis}"
     run_dir = store.new_run_dir(opts.store, test_name)
     handler = _setup_logging(run_dir)
@@ -500,7 +412,8 @@ def _run(opts: TestOptions, test: dict[str, Any], nodes: list[inventory.Node],
     wl = workloads.WORKLOADS[opts.workload]({**vars(opts), "out_dir": run_dir})
     names = [n.name for n in nodes]
     try:
-        nem = nemesis.build(opts.nemesis, {**vars(opts), "warn": _warner(console)}, ansible,
+        nem = nemesis.build(opts.nemesis, {**vars(opts), **registry.option_values(opts.faults),
+                                             "warn": _warner(console)}, ansible,
                             names)
     except ValueError as e:
         raise UsageError(str(e)) from None

@@ -33,6 +33,9 @@ from pyharness.control import paths
 from pyharness.control.ansible import Ansible
 from pyharness.control.inventory import Node
 from pyharness.history import INFO, NEMESIS, Op, read_jsonl
+from pyharness.nemesis import registry
+from pyharness.nemesis.kinds.process import ProcessFault
+from pyharness.nemesis.registry import FaultKind, Step
 from tests.integration.conftest import netns_exec, pyharness
 from tests.integration.test_etcd_archive import _QuietHandler, archive_vars, build_release
 
@@ -139,6 +142,32 @@ def test_pause_and_resume_are_verified_on_an_archive_install(
     assert _state(_pid(node)).startswith("T")
     _invoke(nem, test_map, "stop-pause")
     assert not _state(_pid(node)).startswith("T")
+
+
+def test_a_fault_registered_by_a_test_runs_through_the_agent(
+        archive_cluster: Ansible, lab_nodes: list[Node], test_map: dict[str, Any]) -> None:
+    """A new fault is one registration (here reusing the process_fault
+    role's tasks): the nemesis, the agent's routes and the proof follow."""
+    kind = registry.register(FaultKind(
+        "freeze", "SIGSTOP under a new name",
+        Step("pause.yml", "process_fault", "pause.yml", "Pause the member"),
+        Step("resume.yml", "process_fault", "resume.yml", "Resume the member"),
+        (("process_fault", "resume.yml"),),
+        lambda kind, name, opts, nodes: ProcessFault(kind, {})))
+    try:
+        nem = _nemesis(archive_cluster, "freeze", lab_nodes)  # through the agent
+        try:
+            done = _invoke(nem, test_map, "start-freeze")
+            node = _by(lab_nodes, done.extra["hosts"][0])
+            assert _state(_pid(node)).startswith("T")
+            assert "pause.yml" in registry.routes() and kind.name in nemesis.names()
+            _invoke(nem, test_map, "stop-freeze")
+            assert not _state(_pid(node)).startswith("T")
+        finally:
+            nem.close()
+    finally:
+        registry.unregister("freeze")
+    assert "freeze" not in nemesis.names()
 
 
 def _probe(src: str, dst: Node, timeout: float = 1.0) -> str:

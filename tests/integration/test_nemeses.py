@@ -22,7 +22,8 @@ from pyharness.control.ansible import Ansible
 from pyharness.control.inventory import Node
 from pyharness.etcd import v2 as etcd_v2
 from pyharness.history import INFO, NEMESIS, Op
-from pyharness.nemesis.faults import FaultNemesis, LinkFault, PartitionFault, ProcessFault
+from pyharness.nemesis import fault
+from pyharness.nemesis.faults import FaultNemesis
 from pyharness.nemesis.leader import find_leader
 from tests.integration.conftest import netns_exec
 
@@ -82,7 +83,7 @@ def by_name(nodes: list[Node], name: str) -> Node:
 
 def test_killed_member_has_its_port_closed_until_started(
         cluster: Ansible, lab_nodes: list[Node], test_map: dict[str, Any]) -> None:
-    nem = FaultNemesis(cluster, [n.name for n in lab_nodes], [ProcessFault("kill")],
+    nem = FaultNemesis(cluster, [n.name for n in lab_nodes], [fault("kill")],
                        random.Random(1))
     start = invoke(nem, test_map, "start-kill", {"targets": "one"})
     assert start.error is None, start.error
@@ -105,7 +106,7 @@ def test_a_member_killed_inside_a_partition_is_restarted_without_waiting_for_the
         h: [o for o in names if o != h] for h in names}})
     assert apart.ok, apart.error_line()
     try:
-        nem = FaultNemesis(cluster, names, [ProcessFault("kill", start_health_timeout=20)],
+        nem = FaultNemesis(cluster, names, [fault("kill", {"kill_start_timeout": 20})],
                            random.Random(3))
         start = invoke(nem, test_map, "start-kill", {"targets": "one"})
         assert start.error is None, start.error
@@ -124,7 +125,7 @@ def test_a_member_killed_inside_a_partition_is_restarted_without_waiting_for_the
 
 def test_paused_member_does_not_answer_until_resumed(
         cluster: Ansible, lab_nodes: list[Node], test_map: dict[str, Any]) -> None:
-    nem = FaultNemesis(cluster, [n.name for n in lab_nodes], [ProcessFault("pause")],
+    nem = FaultNemesis(cluster, [n.name for n in lab_nodes], [fault("pause")],
                        random.Random(2))
     start = invoke(nem, test_map, "start-pause", {"targets": "one"})
     assert start.error is None, start.error
@@ -158,7 +159,7 @@ def test_slow_link_shows_in_latency(cluster: Ansible, lab_nodes: list[Node],
     etcd_v2.connect(writer.address, writer.client_port, timeout=5.0).write(key, "x" * 200_000)
     wait_healthy(lab_nodes)
     before = _timed_big_reads(target, key)
-    nem = FaultNemesis(cluster, [target.name], [LinkFault("slow", {"link_fault_rate": "1mbit"})],
+    nem = FaultNemesis(cluster, [target.name], [fault("slow", {"slow_rate": "1mbit"})],
                        random.Random(3))
     start = invoke(nem, test_map, "start-slow", {"targets": "all"})
     assert start.error is None, start.error
@@ -197,7 +198,7 @@ def test_loss_shows_in_timeouts(cluster: Ansible, lab_nodes: list[Node],
     wait_healthy(lab_nodes)
     before = _bad_requests(target)
     nem = FaultNemesis(cluster, [target.name],
-                       [LinkFault("loss", {"link_fault_loss_probability": 0.5})],
+                       [fault("loss", {"loss_probability": 0.5})],
                        random.Random(4))
     start = invoke(nem, test_map, "start-loss", {"targets": "all"})
     assert start.error is None, start.error
@@ -217,7 +218,7 @@ def test_netem_on_a_kernel_without_it_gives_a_clear_message(
     if probe.returncode == 0:
         netns_exec(lab_nodes[0].name, "tc", "qdisc", "del", "dev", "lo", "root")
         pytest.skip("this kernel has netem")
-    nem = FaultNemesis(cluster, [n.name for n in lab_nodes], [LinkFault("netem", {})],
+    nem = FaultNemesis(cluster, [n.name for n in lab_nodes], [fault("netem")],
                        random.Random(5))
     done = invoke(nem, test_map, "start-netem", {"targets": "all"})
     assert done.error is not None
@@ -232,7 +233,7 @@ def test_isolated_leader_loses_leadership(cluster: Ansible, lab_nodes: list[Node
                                           test_map: dict[str, Any]) -> None:
     wait_healthy(lab_nodes)
     nem = FaultNemesis(cluster, [n.name for n in lab_nodes],
-                       [PartitionFault("isolate-leader")], random.Random(6))
+                       [fault("partition-isolate-leader")], random.Random(6))
     start = invoke(nem, test_map, "start-partition")
     old = start.extra["leader"]
     assert old is not None and start.error is None, start.extra
@@ -260,7 +261,7 @@ def test_failing_op_is_info_naming_host_and_task(
     path = tmp_path / "inventory.yml"
     path.write_text(yaml.safe_dump(inv))
     broken = Ansible(path, tmp_path / "ansible")
-    nem = FaultNemesis(broken, [n.name for n in lab_nodes], [ProcessFault("pause")],
+    nem = FaultNemesis(broken, [n.name for n in lab_nodes], [fault("pause")],
                        random.Random(7))
     with caplog.at_level("ERROR", logger="pyharness.nemesis.faults"):
         done = invoke(nem, test_map, "start-pause", {"targets": "all"})

@@ -44,7 +44,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("pyharness.etcd.v2", "pyharness.history.store"),
     ("pyharness.etcd.triage",),
     ("pyharness.history", "pyharness.control.paths", "pyharness.gen.driver_load",
-     "pyharness.run.options"),
+     "pyharness.run.options", "pyharness.options"),
     # The stage packages' own docstrings.
     ("pyharness.control", "pyharness.etcd", "pyharness.gen", "pyharness.run"),
 ]

@@ -11,7 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pyharness import nemesis
-from pyharness.nemesis import partition, schedule, targets
+from pyharness.nemesis import partition, registry, schedule, targets
+from pyharness.nemesis.kinds.partition import PARTITION_SHAPE_FOR
 
 NODES = ["n1", "n2", "n3", "n4", "n5"]
 
@@ -44,8 +45,9 @@ def test_combined_specs_are_known_names() -> None:
         "stop-partition", "stop-kill", "stop-pause", "stop-loss", "stop-slow"]
 
 
-@given(st.integers(0, 2**31), st.lists(st.sampled_from(nemesis.SIMPLE_FAULTS), min_size=2,
-                                       max_size=6, unique=True))
+@given(st.integers(0, 2**31),
+       st.lists(st.sampled_from([k.name for k in registry.all_kinds()]), min_size=2,
+                max_size=6, unique=True))
 def test_plan_is_reproducible_and_flip_flops_each_fault(seed: int, faults: list[str]) -> None:
     a = schedule.plan(faults, 2.0, seed, 60)
     assert a == schedule.plan(faults, 2.0, seed, 60)
@@ -142,5 +144,5 @@ def test_bad_grudge_file_is_one_line_naming_the_file(tmp_path: Path, content: st
 
 
 def test_partition_shape_follows_targets() -> None:
-    counts = Counter(nemesis.faults.PARTITION_SHAPE_FOR[k] for k in targets.KINDS)
+    counts = Counter(PARTITION_SHAPE_FOR[k] for k in targets.KINDS)
     assert set(counts) <= set(partition.ALL_SHAPES)

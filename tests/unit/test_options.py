@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from pyharness.nemesis import registry
 from pyharness.run import testrun
 from pyharness.run.testrun import (
     BY_FIELD,
@@ -147,7 +148,7 @@ def test_grudge_naming_hosts_the_lab_will_not_have_stops_before_the_lab_is_made(
 
 def test_grudge_hosts_are_checked_against_the_inventory(tmp_path: Path) -> None:
     g = _grudge(tmp_path, "n1: [n2]\n")
-    opts = Opts(nemesis="partition-grudge", grudge_file=g)
+    opts = Opts(nemesis="partition-grudge", faults={"grudge_file": g})
     check_grudge_hosts(opts, ["n1", "n2"])
     with pytest.raises(UsageError, match="'n2' of n1 is not in the inventory"):
         check_grudge_hosts(opts, ["n1", "n3"])
@@ -157,18 +158,21 @@ def test_grudge_hosts_are_checked_against_the_inventory(tmp_path: Path) -> None:
 def test_defaults_and_good_values_pass() -> None:
     validate(Opts())
     validate(Opts(nemesis="loss,slow,netem,pause", nemesis_targets="one,leader",
-                         slow_rate="500KBit", netem_delay="0ms", netem_jitter="1.5s",
-                         netem_loss=0, netem_reorder=100.0, loss_probability=1,
-                         recovery_time=0, seed=0, api="v3", serializable=True))
+                  faults={"slow_rate": "500KBit", "netem_delay": "0ms", "netem_jitter": "1.5s",
+                          "netem_loss": 0, "netem_reorder": 100.0, "loss_probability": 1},
+                  recovery_time=0, seed=0, api="v3", serializable=True))
 
 
 @pytest.mark.parametrize("rate", ["1mbit", "10kbit", "1.5gbit", "100bps", "2kibit", "3MiBps"])
 def test_tc_rates(rate: str) -> None:
-    validate(Opts(slow_rate=rate))
+    validate(Opts(faults={"slow_rate": rate}))
 
 
 def test_every_option_has_a_spec_and_a_flag_on_the_command() -> None:
-    assert {f.name for f in dataclasses.fields(Opts)} == set(BY_FIELD)
+    own = {f.name for f in dataclasses.fields(Opts)} - {"faults"}
+    assert own == {o.field for o in OPTIONS if o.group is None}
+    assert {o.field for o in registry.options()} == {o.field for o in OPTIONS if o.group}
+    assert set(BY_FIELD) == own | {o.field for o in registry.options()}
     import typer.main
 
     from pyharness.cli import app
@@ -212,3 +216,15 @@ def test_a_concurrency_beyond_the_file_limit_is_refused_before_the_run(tmp_path:
     assert out[0] == "456"  # 2 x 100 workers + 256, within the hard limit of 600
     assert out[1].startswith("--concurrency 1000 needs about 2256 open files")
     assert "hard limit 600" in out[1]
+
+
+def test_the_workload_help_names_every_workload() -> None:
+    import typer.main
+
+    from pyharness import workloads
+    from pyharness.cli import app
+
+    param = next(p for p in typer.main.get_command(app).commands["test"].params
+                 if p.name == "workload")
+    listed = param.help.split(":", 1)[1].split("(")[0]  # type: ignore[union-attr]
+    assert sorted(w.strip() for w in listed.split(",")) == workloads.names()

@@ -29,7 +29,7 @@ def test_a_scenario_sets_options_and_the_command_line_overrides_it(tmp_path: Pat
     assert (opts.workload, opts.nemesis, opts.time_limit, opts.seed) == (
         "register", "kill,partition", 3.0, 7)
     assert opts.nemesis_agent is False
-    assert opts.grudge_file == tmp_path / "g.yaml"  # relative to the file
+    assert opts.faults["grudge_file"] == tmp_path / "g.yaml"  # relative to the file
     assert where["workload"] == f"{sc.path}:1: workload"
     assert "time_limit" not in where  # the command line's value: named by its flag
     assert opts.concurrency == testrun.TestOptions().concurrency
@@ -135,7 +135,7 @@ def test_exit_code_is_the_worst_verdict(codes: list[int], expected: int) -> None
 
 def test_test_all_prints_one_table(monkeypatch: pytest.MonkeyPatch, untouchable: list[str],
                                    tmp_path: Path) -> None:
-    import pyharness.cli as cli
+    import pyharness.cli.runs as cli
     _file(tmp_path, "workload: set\n", "one.yaml")
     _file(tmp_path, "workload: register\n", "two.yml")
     _file(tmp_path, "not a scenario\n", "notes.txt")
