@@ -25,6 +25,7 @@ run, else 0.
 
 from __future__ import annotations
 
+import difflib
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -133,6 +134,9 @@ def _unknown(key: Any) -> str:
             hint = f" (keys are spelled as the options without their dashes: {spelled})"
         elif spelled in ("nodes", "lab-nodes"):
             hint = " (did you mean nodes?)"
+        else:
+            close = difflib.get_close_matches(spelled, BY_KEY, n=1, cutoff=0.8)
+            hint = f" (did you mean {close[0]}?)" if close else ""
     return f"unknown key {key!r}{hint}; known: {', '.join(sorted(BY_KEY))}"
 
 

@@ -38,6 +38,7 @@ def test_a_scenario_sets_options_and_the_command_line_overrides_it(tmp_path: Pat
 @pytest.mark.parametrize(("text", "words"), [
     ("time_limit: 5\n", [":1:", "unknown key 'time_limit'", "time-limit"]),
     ("workload: set\nbogus: 1\n", [":2:", "unknown key 'bogus'"]),
+    ("netem-dely: 5ms\n", [":1:", "unknown key 'netem-dely' (did you mean netem-delay?)"]),
     ("time-limit: soon\n", [":1: time-limit must be a number, got 'soon'"]),
     ("nodes: 0\n", [":1: nodes must be an integer from 1 to 250, got 0"]),
     ("nemesis: [kill, flood]\n", [":1: nemesis must be none or", "'flood'"]),
