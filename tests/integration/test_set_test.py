@@ -71,7 +71,7 @@ def test_existing_cluster_is_validated_and_left_running(lab_inventory: Path,
     ansible = Ansible(lab_inventory, tmp_path / "ansible")
     assert ansible.run("setup.yml").ok
     try:
-        pids = {n: Path(f"/var/lib/pyharness/control/lab/{n}/etcd/etcd.pid").read_text().strip()
+        pids = {n: Path(f"/var/lib/pyharness/lab/{n}/etcd/etcd.pid").read_text().strip()
                 for n in ("n1", "n2", "n3", "n4", "n5")}
         r = pyharness("test", "--db", "existing", "-i", str(lab_inventory), "--time-limit", "12",
                       "--nemesis-interval", "3", "--recovery-time", "3", "--rate", "20",
