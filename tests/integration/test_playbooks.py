@@ -86,6 +86,17 @@ def test_lab_up_twice_changes_nothing(lab_cluster: None) -> None:
     assert runner.changed_hosts() == set()
 
 
+def test_the_lab_lets_bridged_traffic_through_its_own_forward_chain(lab_cluster: None) -> None:
+    # The same chain mechanism as partitions and loss: one jump, first.
+    forward = subprocess.run(["iptables", "-w", "-S", "FORWARD"], capture_output=True,
+                             text=True, check=True).stdout.splitlines()
+    assert forward[1] == "-A FORWARD -j PYH-LAB"
+    assert forward.count("-A FORWARD -j PYH-LAB") == 1
+    chain = subprocess.run(["iptables", "-w", "-S", "PYH-LAB"], capture_output=True,
+                           text=True, check=True).stdout.splitlines()
+    assert chain == ["-N PYH-LAB", "-A PYH-LAB -i pyhbr0 -o pyhbr0 -j ACCEPT"]
+
+
 def test_setup_on_a_running_cluster_changes_nothing(lab_cluster: None) -> None:
     # Plain setup.yml starts a fresh cluster on purpose (it stops and wipes
     # what it finds); with etcd_fresh=false it leaves a running one alone.
@@ -175,6 +186,6 @@ def test_collect_logs(lab_cluster: None, tmp_path: Path) -> None:
     assert play("collect-logs.yml", {"store_dir": str(tmp_path)}).rc == 0
     for host in ("n1", "n2", "n3", "n4", "n5"):
         fetched = (tmp_path / "nodes" / host / "etcd.log").read_bytes()
-        source = Path(f"/var/lib/pyharness/control/lab/{host}/etcd/etcd.log").read_bytes()
+        source = Path(f"/var/lib/pyharness/lab/{host}/etcd/etcd.log").read_bytes()
         assert fetched and source.startswith(fetched)  # the log may have grown since
     assert play("collect-logs.yml").rc != 0  # store_dir is required
