@@ -204,8 +204,11 @@ def validate(opts: TestOptions, where: Mapping[str, str] | None = None) -> None:
     if opts.engine == "async" and not workloads.has_async(opts.workload, opts.api):
         raise usage("engine", f"async has no client for --workload {opts.workload} "
                               f"--api {opts.api} (it has: {workloads.async_names()})")
-    if opts.workload in ("append", "lock", "watch") and opts.api != "v3":
-        raise usage("workload", f"{opts.workload} needs --api v3 (etcd's v3 transactions)")
+    wanted = workloads.apis(opts.workload)
+    if opts.api not in wanted:
+        why = workloads.api_why(opts.workload)
+        raise usage("workload", f"{opts.workload} needs --api {' or '.join(wanted)}"
+                                + (f" ({why})" if why else ""))
     if opts.snapshot_count is not None and opts.db == "existing":
         raise usage("snapshot_count", "configures the members, which --db existing never does")
     if opts.etcd_version is not None and opts.db == "existing":

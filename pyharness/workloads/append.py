@@ -57,6 +57,9 @@ KEY_COUNT = 8
 MAX_TXN_LENGTH = 4
 MAX_WRITES_PER_KEY = 64
 
+APIS = ("v3",)
+API_WHY = "etcd's v3 transactions"
+
 
 def make_txn(n: int, seed: int, key_count: int = KEY_COUNT,
              max_txn_length: int = MAX_TXN_LENGTH,

@@ -62,6 +62,9 @@ from pyharness.workloads.v3_clients import open_connection
 LOCK_TTL = 2
 MAX_VERSIONS = 100_000
 
+APIS = ("v3",)
+API_WHY = "etcd's v3 leases and transactions"
+
 
 def _b64(x: str | bytes) -> str:
     return base64.b64encode(x.encode() if isinstance(x, str) else x).decode()

@@ -46,6 +46,9 @@ from pyharness.workloads.base import Workload
 KEYS = 3  # few keys, so that puts and deletes of one key interleave
 VALUES = 1000
 
+APIS = ("v3",)
+API_WHY = "etcd's v3 watch and compaction"
+
 
 @dataclass
 class WatchClient:

@@ -228,3 +228,20 @@ def test_the_workload_help_names_every_workload() -> None:
                  if p.name == "workload")
     listed = param.help.split(":", 1)[1].split("(")[0]  # type: ignore[union-attr]
     assert sorted(w.strip() for w in listed.split(",")) == workloads.names()
+
+
+@pytest.mark.parametrize(("workload", "why"), [
+    ("append", "etcd's v3 transactions"), ("lock", "etcd's v3 leases and transactions"),
+    ("watch", "etcd's v3 watch and compaction")])
+def test_a_workload_on_an_api_it_cannot_use_is_refused(workload: str, why: str) -> None:
+    with pytest.raises(UsageError, match=rf"^--workload {workload} needs --api v3 \({why}\)$"):
+        validate(Opts(workload=workload, api="v2"))
+    validate(Opts(workload=workload, api="v3"))
+
+
+def test_workloads_are_the_modules_that_define_one() -> None:
+    from pyharness import workloads
+
+    assert workloads.names() == ["append", "lock", "register", "set", "varstore", "watch"]
+    assert "base" not in workloads.MODULES and "v3_clients" not in workloads.MODULES
+    assert workloads.apis("register") == ("v2", "v3") and workloads.apis("lock") == ("v3",)
