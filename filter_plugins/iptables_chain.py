@@ -51,7 +51,10 @@ def iptables_chain(chain: str, rules: Sequence[str] = (), jump_from: str = "INPU
         f"ipt={_q(iptables)}", f"chain={_q(chain)}", f"parent={_q(jump_from)}",
         f"table={_q(table)}",
         'have=$("$ipt" -w -t "$table" -S "$chain" 2>/dev/null || true)',
-        'parent_rules=$("$ipt" -w -t "$table" -S "$parent")',
+        # Removing must not fail where nothing can be listed (no iptables,
+        # no NET_ADMIN): there is then no chain of ours, and heal goes on.
+        ('parent_rules=$("$ipt" -w -t "$table" -S "$parent")' if state == "present"
+         else 'parent_rules=$("$ipt" -w -t "$table" -S "$parent" 2>/dev/null || true)'),
         'jumps=$(printf \'%s\\n\' "$parent_rules" | grep -cxF -- "-A $parent -j $chain" || true)',
         'first=$(printf \'%s\\n\' "$parent_rules" | sed -n 2p)',
         'jump_first=0',
