@@ -43,38 +43,47 @@ _KIND_TYPES: dict[str, type] = {"int": int, "float": float, "str": str, "bool": 
                                 "path": Path}
 
 
-def _with_fault_options(command: Any) -> Any:
-    """Give ``command`` a --flag for every registered fault option, after
-    --nemesis-targets: the options are declared once, with their fault (see
-    pyharness.nemesis.registry), and typer reads them from the signature."""
+def _with_declared_options(command: Any) -> Any:
+    """Give ``command`` a --flag for every option a workload or a fault
+    declares: the workloads' after --workload, the faults' after
+    --nemesis-targets. Each is declared once, with its workload (see
+    pyharness.workloads) or its fault (pyharness.nemesis.registry), and typer
+    reads them from the signature."""
+    from pyharness import workloads
     from pyharness.nemesis import registry
 
     sig = inspect.signature(command, eval_str=True)
     params = [p for p in sig.parameters.values() if p.kind is not p.VAR_KEYWORD]
-    at = next(i for i, p in enumerate(params) if p.name == "nemesis_targets") + 1
-    added = []
-    for o in registry.options():
-        kind: Any = _KIND_TYPES[o.kind]
-        annotation = Annotated[kind | None if o.nullable else kind,  # type: ignore[operator]
-                               typer.Option(o.flag, help=o.help)]
-        added.append(inspect.Parameter(o.field, inspect.Parameter.KEYWORD_ONLY,
-                                       default=o.default, annotation=annotation))
-    params[at:at] = added
+    for after, options in (("nemesis_targets", registry.options()),
+                           ("workload", workloads.options())):
+        at = next(i for i, p in enumerate(params) if p.name == after) + 1
+        added = []
+        for o in options:
+            kind: Any = _KIND_TYPES[o.kind]
+            annotation = Annotated[kind | None if o.nullable else kind,  # type: ignore[operator]
+                                   typer.Option(o.flag, help=o.help)]
+            added.append(inspect.Parameter(o.field, inspect.Parameter.KEYWORD_ONLY,
+                                           default=o.default, annotation=annotation))
+        params[at:at] = added
     params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in params]
     command.__signature__ = sig.replace(parameters=params)
     return command
 
 
+def _workload_help() -> str:
+    from pyharness import workloads
+
+    return f"What to run: {', '.join(workloads.names())} (README, Workloads)."
+
+
 @app.command()
-@_with_fault_options
+@_with_declared_options
 def test(
     ctx: typer.Context,
     scenario: Annotated[Path | None, typer.Option(
         help="A YAML file of options (see README, Scenarios); options given here override "
              "it.")] = None,
-    workload: Annotated[str, typer.Option(
-        help="What to run: append, lock, register, set, varstore, watch (README, "
-             "Workloads).")] = DEFAULTS.workload,
+    workload: Annotated[str, typer.Option(help=_workload_help())] = DEFAULTS.workload,
     nemesis: Annotated[str, typer.Option(help=_NEMESIS_HELP)] = DEFAULTS.nemesis,
     nemesis_targets: Annotated[str | None, typer.Option(
         help="Which hosts faults hit, chosen per op: one, minority, majority, all, leader "
@@ -117,32 +126,11 @@ def test(
         help="Also write the results as JUnit XML here, one testcase per checker.")] = None,
     json_out: Annotated[bool, typer.Option(
         "--json", help="Print the results as JSON on stdout.")] = False,
-    store_bug: Annotated[str | None, typer.Option(
-        help="varstore: switch on a known store bug, to see the checker catch it.")] = None,
     api: Annotated[str, typer.Option(
         help="etcd API the clients speak: v2 (python-etcd) or v3 (JSON gateway).")] = DEFAULTS.api,
     serializable: Annotated[bool, typer.Option(
         "--serializable", help="v3: serializable reads (may be stale) instead of linearizable."
     )] = False,
-    ops_per_key: Annotated[int, typer.Option(
-        help="register: ops on each key before its group moves on.")] = DEFAULTS.ops_per_key,
-    no_quorum: Annotated[bool, typer.Option(
-        "--no-quorum",
-        help="register: plain reads, which may be stale, instead of quorum reads.")] = False,
-    lock_fencing: Annotated[bool, typer.Option(
-        "--lock-fencing", help="lock: guard each write by the lock key's revision (safe under "
-                               "pauses), instead of trusting the lock alone.")] = False,
-    lock_ttl: Annotated[int, typer.Option(
-        help="lock: seconds of the lease that holds the lock.")] = DEFAULTS.lock_ttl,
-    consistency_model: Annotated[str, typer.Option(
-        help="append: the model the list-append checker holds etcd to.")
-    ] = DEFAULTS.consistency_model,
-    watch_window: Annotated[float, typer.Option(
-        help="watch: seconds each watch op stays open, collecting events.")
-    ] = DEFAULTS.watch_window,
-    compact_interval: Annotated[float, typer.Option(
-        help="watch: seconds between compactions (at the latest acknowledged delete).")
-    ] = DEFAULTS.compact_interval,
     snapshot_count: Annotated[int | None, typer.Option(
         help="Members' --snapshot-count: applied entries between snapshots (managed "
              "clusters; default: etcd's own). Low values make members catch up by snapshot.")
@@ -151,7 +139,7 @@ def test(
         help="The etcd release to install (managed clusters), from the role's catalogue: "
              "3.4.23, 3.5.1, 3.5.16, 3.5.30 (README, Releases). Default: the inventory's.")
     ] = None,
-    **fault_options: Any,  # every fault's own options: see _with_fault_options
+    **declared: Any,  # every workload's and fault's own: see _with_declared_options
 ) -> None:
     """Set up etcd, run load under faults, heal, check, collect logs, tear down.
 

@@ -33,7 +33,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from checkers.watch import summary as watch_summary
 from checkers.windows import Window, fault_windows, history_end
 from pyharness.gen.driver_load import describe as describe_load
 from pyharness.history import FAIL, INFO, OK, HistoryError, Op, pairs, read_jsonl
@@ -131,14 +130,6 @@ def key_figures(history: Sequence[Op]) -> dict[str, Any]:
 # --- checker summaries: one line of HTML saying why the verdict is what it is
 
 
-def _summary_set(r: Mapping[str, Any], run_dir: Path) -> str:
-    if "lost-count" not in r:
-        return _e(r.get("error", ""))
-    return (f"lost <b>{_e(r['lost-count'])}</b>, unexpected <b>{_e(r['unexpected-count'])}</b>, "
-            f"recovered {_e(r['recovered-count'])} of {_e(r['attempt-count'])} attempted adds "
-            f"({_e(r['acknowledged-count'])} acknowledged)")
-
-
 def _summary_linear(r: Mapping[str, Any], run_dir: Path) -> str:
     fails = r.get("failures") or []
     s = f"{_e(r.get('key-count', 0))} keys, <b>{len(fails)}</b> not linearizable"
@@ -198,11 +189,8 @@ def _summary_faults(r: Mapping[str, Any], run_dir: Path) -> str:
     return head + body + ("<br>not in effect: " + "<br>".join(lines) if lines else "")
 
 
-def _summary_watch(r: Mapping[str, Any], run_dir: Path) -> str:
-    return _e(watch_summary(r))
-
-
-SUMMARIES = {"faults": _summary_faults, "watch": _summary_watch, "set": _summary_set,
+# The generic checkers'; a workload's own checkers bring theirs (its SUMMARIES).
+SUMMARIES = {"faults": _summary_faults,
              "linear": _summary_linear,
              "stats": _summary_stats,
              "unhandled-exceptions": _summary_exceptions, "log-file-pattern": _summary_logs,
@@ -211,6 +199,10 @@ SUMMARIES = {"faults": _summary_faults, "watch": _summary_watch, "set": _summary
 
 def checker_summary(name: str, r: Mapping[str, Any], run_dir: Path) -> str:
     fn = SUMMARIES.get(name)
+    if fn is None:
+        from pyharness import workloads
+
+        fn = workloads.summaries().get(name)
     if fn is not None:
         try:
             s = fn(r, run_dir)

@@ -39,29 +39,33 @@ def standard_checkers(out_dir: Path) -> list[Checker]:
     return out
 
 
+GENERIC_CHECKERS = ("faults", "linear", "log-file-pattern", "perf", "stats", "timeline",
+                    "unhandled-exceptions")
+
+
 def checker_names() -> list[str]:
-    return ["faults", "linear", "list-append", "lock", "log-file-pattern", "perf", "set", "stats",
-            "timeline", "unhandled-exceptions"]
+    """What ``analyze --checker`` takes: the generic checkers, and those the
+    workloads offer (set, lock, list-append, watch...)."""
+    from pyharness import workloads
+
+    return sorted({*GENERIC_CHECKERS, *workloads.checker_names()})
 
 
 def named_checker(name: str, out_dir: Path, model: str | None, hint: str,
                   options: dict[str, Any], time_limit: float | None) -> Checker:
-    from checkers.linearizable import checker_for
-    from checkers.set import SetChecker
+    from pyharness import workloads
+    from pyharness.workloads.base import CheckerContext
 
     if name == "linear":
+        from checkers.linearizable import checker_for
         return checker_for(model, hint, options, time_limit, out_dir)
-    if name == "set":
-        return SetChecker()
-    if name == "list-append":
-        from checkers.list_append import MODELS, ListAppendChecker
-        return ListAppendChecker(model if model in MODELS else "strict-serializable", out_dir)
-    if name == "lock":
-        from checkers.lock import LockChecker
-        return LockChecker()
     if name == "log-file-pattern":
         from checkers.log_patterns import LogPatternChecker
         return LogPatternChecker(out_dir)
+    offered = workloads.named_checker(name, CheckerContext(out_dir, model, hint, options,
+                                                           time_limit))
+    if offered is not None:
+        return offered
     from checkers.perf import PerfChecker
 
     table: dict[str, Callable[[], Checker]] = {
@@ -100,11 +104,11 @@ def run_checkers(path: Path, names: list[str], model: str | None, time_limit: fl
             from checkers.log_patterns import LogPatternChecker
 
             workload = opts.get("workload")
-            if workload not in workloads.WORKLOADS:
+            if workload not in workloads.names():
                 raise HistoryError(f"{run / 'test.json'}: options.workload {workload!r} is "
-                                   f"not one of {', '.join(sorted(workloads.WORKLOADS))}")
+                                   f"not one of {', '.join(workloads.names())}")
             try:
-                wl = workloads.WORKLOADS[workload](opts)
+                wl = workloads.make(workload, opts)
             except (ValueError, TypeError, KeyError) as e:
                 raise HistoryError(f"{run / 'test.json'}: options do not make a {workload} "
                                    f"workload: {type(e).__name__}: {e}") from None

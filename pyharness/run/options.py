@@ -32,24 +32,19 @@ class TestOptions:
     recovery_time: float = 10.0
     nemesis_interval: float = 5.0
     lab_nodes: int = 5
-    ops_per_key: int = 100
-    no_quorum: bool = False
-    lock_fencing: bool = False
-    lock_ttl: int = 2
-    consistency_model: str = "strict-serializable"
-    watch_window: float = 1.0
-    compact_interval: float = 2.0
     etcd_version: str | None = None
     snapshot_count: int | None = None
     api: str = "v2"
     serializable: bool = False
     junit: Path | None = None
-    store_bug: str | None = None
     nemesis_targets: str | None = None
     nemesis_agent: bool = True
     connect_backoff: float = 1.0
     engine: str = "auto"
     json_out: bool = False
+    # The workload's own options (declared in its module, see
+    # pyharness.workloads), by field; a missing one takes its default.
+    workload_options: dict[str, Any] = field(default_factory=dict)
     # The faults' own options (registered with their fault kind, see
     # pyharness.nemesis.registry), by field; a missing one takes its default.
     faults: dict[str, Any] = field(default_factory=dict)
@@ -58,7 +53,9 @@ class TestOptions:
         d = asdict(self)
         for k in ("inventory", "store", "junit"):
             d[k] = str(d[k]) if d[k] is not None else None
-        d["faults"] = {k: str(v) if isinstance(v, Path) else v for k, v in self.faults.items()}
+        for group in ("workload_options", "faults"):
+            d[group] = {k: str(v) if isinstance(v, Path) else v
+                        for k, v in getattr(self, group).items()}
         return d
 
 

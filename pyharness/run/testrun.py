@@ -72,16 +72,6 @@ ENGINES = ("auto", "async", "threads")
 MAX_LAB_NODES = 250  # as `pyharness lab up --nodes`: the lab's /24 and its bridge
 
 
-def _store_bugs() -> Sequence[str]:
-    from pyharness.varstore.bugs import BUGS
-    return BUGS
-
-
-def _txn_models() -> Sequence[str]:
-    from checkers.list_append import MODELS
-    return MODELS
-
-
 def etcd_releases() -> dict[str, Any]:
     """The etcd role's release catalogue (roles/etcd_member), version -> entry."""
     d = yaml.safe_load((paths.ROOT / "roles" / "etcd_member" / "defaults" / "main.yml")
@@ -123,22 +113,13 @@ OPTIONS: tuple[Option, ...] = (
     Option("lab_nodes", "--nodes", "int", interval(1, MAX_LAB_NODES, integer=True)),
     Option("junit", "--junit", "path", _not_dir, nullable=True),
     Option("json_out", "--json", "bool"),
-    Option("store_bug", "--store-bug", "str", one_of(_store_bugs), nullable=True),
     Option("api", "--api", "str", one_of(lambda: ("v2", "v3"))),
     Option("serializable", "--serializable", "bool"),
-    Option("ops_per_key", "--ops-per-key", "int", interval(1, 1_000_000, integer=True)),
-    Option("no_quorum", "--no-quorum", "bool"),
-    Option("lock_fencing", "--lock-fencing", "bool"),
-    Option("lock_ttl", "--lock-ttl", "int", interval(1, 3600, integer=True)),
-    Option("consistency_model", "--consistency-model", "str", one_of(_txn_models)),
-    Option("watch_window", "--watch-window", "float",
-           interval(0, 600, lo_open=True, what="seconds")),
-    Option("compact_interval", "--compact-interval", "float",
-           interval(0, 3600, lo_open=True, what="seconds")),
     Option("snapshot_count", "--snapshot-count", "int",
            interval(1, 10_000_000, integer=True), nullable=True),
     Option("etcd_version", "--etcd-version", "str", one_of(lambda: sorted(etcd_releases())),
            nullable=True),
+    *workloads.options(),  # every workload's own, from its module
     *registry.options(),  # every fault's own, from its registration
 )
 BY_FIELD = {o.field: o for o in OPTIONS}
@@ -197,10 +178,16 @@ def validate(opts: TestOptions, where: Mapping[str, str] | None = None) -> None:
         raise usage("db", "existing needs --inventory: the cluster to validate")
     if opts.serializable and opts.api != "v3":
         raise usage("serializable", "needs --api v3 (for v2 use --no-quorum)")
-    if opts.no_quorum and opts.api != "v2":
-        raise usage("no_quorum", "needs --api v2 (for v3 use --serializable)")
-    if opts.store_bug is not None and opts.workload != "varstore":
-        raise usage("store_bug", "needs --workload varstore")
+    # A workload's own rules first (--no-quorum needs --api v2), then: a
+    # workload's option given for another workload would do nothing.
+    for name in dict.fromkeys([opts.workload, *map(workloads.owner, opts.workload_options)]):
+        problem = workloads.check(name, opts) if name is not None else None
+        if problem is not None:
+            raise usage(*problem)
+    for f in opts.workload_options:
+        belongs = workloads.owner(f)
+        if belongs != opts.workload:
+            raise usage(f, f"needs --workload {belongs}")
     if opts.engine == "async" and not workloads.has_async(opts.workload, opts.api):
         raise usage("engine", f"async has no client for --workload {opts.workload} "
                               f"--api {opts.api} (it has: {workloads.async_names()})")
@@ -376,7 +363,9 @@ def execute(opts: TestOptions, console: Console,
                          "with --api v3")
     seed = opts.seed if opts.seed is not None else random.SystemRandom().randrange(2**31)
     opts.seed = seed
-    opts.faults = registry.option_values(opts.faults)  # recorded as used, defaults too
+    # Recorded as used, defaults too.
+    opts.workload_options = workloads.option_values(opts.workload, opts.workload_options)
+    opts.faults = registry.option_values(opts.faults)
     test_name = f"etcd-{opts.workload}-{opts.nemesis}"
     run_dir = store.new_run_dir(opts.store, test_name)
     handler = _setup_logging(run_dir)
@@ -412,7 +401,7 @@ def execute(opts: TestOptions, console: Console,
 
 def _run(opts: TestOptions, test: dict[str, Any], nodes: list[inventory.Node],
          ansible: Ansible, run_dir: Path, console: Console) -> Outcome:
-    wl = workloads.WORKLOADS[opts.workload]({**vars(opts), "out_dir": run_dir})
+    wl = workloads.make(opts.workload, {**vars(opts), "out_dir": run_dir})
     names = [n.name for n in nodes]
     try:
         nem = nemesis.build(opts.nemesis, {**vars(opts), **registry.option_values(opts.faults),

@@ -43,15 +43,21 @@ import json
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from checkers.list_append import ListAppendChecker
-from pyharness.etcd import v3 as etcd_v3
 from pyharness.etcd.triage import failed
 from pyharness.gen.generator import Iterate
 from pyharness.history import FAIL, OK, Op
-from pyharness.workloads.base import Workload
-from pyharness.workloads.v3_clients import _serializable, open_connection
+from pyharness.options import Option, one_of
+from pyharness.workloads import GROUP
+from pyharness.workloads.base import CheckerContext, Workload
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from checkers.core import Checker
+    from pyharness.etcd import v3 as etcd_v3
+
 
 KEY_COUNT = 8
 MAX_TXN_LENGTH = 4
@@ -59,6 +65,20 @@ MAX_WRITES_PER_KEY = 64
 
 APIS = ("v3",)
 API_WHY = "etcd's v3 transactions"
+CHECKERS = ("list-append",)  # analyze --checker list-append
+DEFAULT_MODEL = "strict-serializable"  # etcd's promise
+
+
+def _models() -> Sequence[str]:
+    from checkers.list_append import MODELS
+    return MODELS
+
+
+OPTIONS = (
+    Option("consistency_model", "--consistency-model", "str", one_of(_models), group=GROUP,
+           default=DEFAULT_MODEL,
+           help="append: the model the list-append checker holds etcd to."),
+)
 
 
 def make_txn(n: int, seed: int, key_count: int = KEY_COUNT,
@@ -82,6 +102,8 @@ def make_txn(n: int, seed: int, key_count: int = KEY_COUNT,
 
 
 def _range(key: str, serializable: bool) -> dict[str, Any]:
+    from pyharness.etcd import v3 as etcd_v3
+
     op = etcd_v3.range_op(key)
     if serializable:
         op["request_range"]["serializable"] = True
@@ -96,6 +118,9 @@ class AppendClientV3:
     serializable: bool = False
 
     def open(self, test: Mapping[str, Any], node: str) -> AppendClientV3:
+        from pyharness.etcd.endpoints import open_connection
+        from pyharness.workloads.v3_clients import _serializable
+
         return AppendClientV3(prefix=f"{test['key_prefix']}/append",
                               conn=open_connection(test, node), guarded=self.guarded,
                               serializable=_serializable(test))
@@ -105,6 +130,8 @@ class AppendClientV3:
             self.conn.close()
 
     def invoke(self, test: Mapping[str, Any], op: Op) -> Op:
+        from pyharness.etcd import v3 as etcd_v3
+
         if op.f != "txn":
             raise ValueError(f"append client: unknown f {op.f!r}")
         assert self.conn is not None
@@ -154,11 +181,19 @@ def generator(opts: Mapping[str, Any]) -> Iterate:
 
 
 def workload(opts: Mapping[str, Any]) -> Workload:
+    from checkers.list_append import ListAppendChecker
+
     out_dir = opts.get("out_dir")
     return Workload(
         name="append",
         client=AppendClientV3(guarded=not opts.get("append_unguarded", False)),
         generator=generator(opts),
-        checkers=[ListAppendChecker(opts.get("consistency_model") or "strict-serializable",
+        checkers=[ListAppendChecker(opts.get("consistency_model") or DEFAULT_MODEL,
                                     out_dir=out_dir)],
     )
+
+
+def checker(name: str, ctx: CheckerContext) -> Checker:
+    from checkers.list_append import MODELS, ListAppendChecker
+
+    return ListAppendChecker(ctx.model if ctx.model in MODELS else DEFAULT_MODEL, ctx.out_dir)

@@ -8,10 +8,13 @@ same history, at more ops in flight per CPU."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from checkers.core import Checker
-from pyharness.gen.client import AsyncClient, Client
-from pyharness.gen.generator import Generator
+if TYPE_CHECKING:
+    from checkers.core import Checker
+    from pyharness.gen.client import AsyncClient, Client
+    from pyharness.gen.generator import Generator
 
 
 @dataclass
@@ -22,3 +25,16 @@ class Workload:
     final_generator: Generator | None = None
     checkers: list[Checker] = field(default_factory=list)
     async_client: AsyncClient | None = None
+
+
+@dataclass(frozen=True)
+class CheckerContext:
+    """What ``analyze --checker NAME`` knows when it builds a workload's
+    checker: where to write, the model asked for, the history's own hint and
+    options (as its format gives them) and the time budget."""
+
+    out_dir: Path | None
+    model: str | None = None
+    hint: str = ""
+    options: dict[str, Any] = field(default_factory=dict)
+    time_limit: float | None = None

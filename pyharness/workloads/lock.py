@@ -48,22 +48,34 @@ import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from checkers.lock import LockChecker
-from checkers.set import SetChecker
-from pyharness.etcd import v3 as etcd_v3
 from pyharness.etcd.triage import failed
 from pyharness.gen.generator import Iterate, limit, phases, repeat, until_ok
 from pyharness.history import FAIL, OK, Op
-from pyharness.workloads.base import Workload
-from pyharness.workloads.v3_clients import open_connection
+from pyharness.options import Option, interval
+from pyharness.workloads import GROUP
+from pyharness.workloads.base import CheckerContext, Workload
+
+if TYPE_CHECKING:
+    from checkers.core import Checker
+    from pyharness.etcd import v3 as etcd_v3
+
 
 LOCK_TTL = 2
 MAX_VERSIONS = 100_000
 
 APIS = ("v3",)
 API_WHY = "etcd's v3 leases and transactions"
+CHECKERS = ("lock",)  # analyze --checker lock
+
+OPTIONS = (
+    Option("lock_fencing", "--lock-fencing", "bool", group=GROUP, default=False,
+           help="lock: guard each write by the lock key's revision (safe under pauses), "
+                "instead of trusting the lock alone."),
+    Option("lock_ttl", "--lock-ttl", "int", interval(1, 3600, integer=True), group=GROUP,
+           default=LOCK_TTL, help="lock: seconds of the lease that holds the lock."),
+)
 
 
 def _b64(x: str | bytes) -> str:
@@ -80,6 +92,8 @@ class LockClientV3:
     stall_s: float = 0.0
 
     def open(self, test: Mapping[str, Any], node: str) -> LockClientV3:
+        from pyharness.etcd.endpoints import open_connection
+
         return LockClientV3(prefix=f"{test['key_prefix']}/lock", conn=open_connection(test, node),
                             fencing=self.fencing, ttl=self.ttl, stall_every=self.stall_every,
                             stall_s=self.stall_s)
@@ -93,6 +107,8 @@ class LockClientV3:
         return f"{self.prefix}/set"
 
     def _range(self, revision: int | None = None) -> tuple[int, etcd_v3.KV | None]:
+        from pyharness.etcd import v3 as etcd_v3
+
         assert self.conn is not None
         body: dict[str, Any] = {"key": _b64(self.set_key)}
         if revision is not None:
@@ -102,6 +118,8 @@ class LockClientV3:
         return int(r["header"]["revision"]), (etcd_v3._kv(kvs[0]) if kvs else None)
 
     def invoke(self, test: Mapping[str, Any], op: Op) -> Op:
+        from pyharness.etcd import v3 as etcd_v3
+
         if op.f == "add":
             return self._add(op)
         try:
@@ -127,6 +145,8 @@ class LockClientV3:
         return out[::-1]
 
     def _add(self, op: Op) -> Op:
+        from pyharness.etcd import v3 as etcd_v3
+
         assert self.conn is not None
         try:
             lease = str(self.conn.call("/lease/grant", {"TTL": str(self.ttl)})["ID"])
@@ -141,6 +161,8 @@ class LockClientV3:
                 self.conn.call("/lease/revoke", {"ID": lease})
 
     def _locked_add(self, op: Op, lease: str) -> Op:
+        from pyharness.etcd import v3 as etcd_v3
+
         assert self.conn is not None
         try:
             owner = self.conn.call("/lock/lock", {"name": _b64(f"{self.prefix}/mutex"),
@@ -177,6 +199,9 @@ def _doc(kv: etcd_v3.KV | None) -> dict[str, Any]:
 
 
 def workload(opts: Mapping[str, Any]) -> Workload:
+    from checkers.lock import LockChecker
+    from checkers.set import SetChecker
+
     attempts = opts.get("final_read_attempts", 5)
     return Workload(
         name="lock",
@@ -189,3 +214,9 @@ def workload(opts: Mapping[str, Any]) -> Workload:
                                until_ok(limit(attempts, repeat({"f": "versions"})))),
         checkers=[SetChecker(), LockChecker()],
     )
+
+
+def checker(name: str, ctx: CheckerContext) -> Checker:
+    from checkers.lock import LockChecker
+
+    return LockChecker()

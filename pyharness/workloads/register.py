@@ -20,21 +20,35 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import etcd
-
-from checkers.linearizable import Linearizable
-from pyharness.etcd import v2 as etcd_v2
-from pyharness.etcd.endpoints import node_endpoint
 from pyharness.etcd.triage import failed
 from pyharness.gen import generator as g
 from pyharness.history import OK, Op
+from pyharness.options import Option, interval
+from pyharness.workloads import GROUP
 from pyharness.workloads.base import Workload
-from pyharness.workloads.v3_clients import RegisterClientV3, RegisterClientV3Async
+
+if TYPE_CHECKING:
+    import etcd
 
 VALUES = 5
 ASYNC_APIS = ("v3",)  # an event-loop client: RegisterClientV3Async
+
+OPTIONS = (
+    Option("ops_per_key", "--ops-per-key", "int", interval(1, 1_000_000, integer=True),
+           group=GROUP, default=100,
+           help="register: ops on each key before its group moves on."),
+    Option("no_quorum", "--no-quorum", "bool", group=GROUP, default=False,
+           help="register: plain reads, which may be stale, instead of quorum reads."),
+)
+
+
+def check(opts: object) -> tuple[str, str] | None:
+    """--no-quorum is v2's stale read; v3 spells it --serializable."""
+    if getattr(opts, GROUP).get("no_quorum") and getattr(opts, "api", "v2") != "v2":
+        return "no_quorum", "needs --api v2 (for v3 use --serializable)"
+    return None
 
 
 @dataclass
@@ -44,16 +58,23 @@ class RegisterClient:
     quorum: bool = True
 
     def open(self, test: Mapping[str, Any], node: str) -> RegisterClient:
+        from pyharness.etcd import v2 as etcd_v2
+        from pyharness.etcd.endpoints import node_endpoint
+
         address, port = node_endpoint(test, node)
         return RegisterClient(prefix=f"{test['key_prefix']}/register",
                               conn=etcd_v2.connect(address, port, timeout=test["op_timeout"]),
-                              quorum=not test["options"].get("no_quorum", False))
+                              quorum=self.quorum)
 
     def close(self, test: Mapping[str, Any]) -> None:
         if self.conn is not None:
             self.conn.http.clear()
 
     def invoke(self, test: Mapping[str, Any], op: Op) -> Op:
+        import etcd
+
+        from pyharness.etcd import v2 as etcd_v2
+
         assert self.conn is not None
         key, arg = op.value
         path = f"{self.prefix}/{key}"
@@ -90,11 +111,15 @@ def _ops(opts: Mapping[str, Any]) -> g.Generator:
 
 
 def workload(opts: Mapping[str, Any]) -> Workload:
+    from checkers.linearizable import Linearizable
+    from pyharness.workloads.v3_clients import RegisterClientV3, RegisterClientV3Async
+
     per_key = int(opts.get("ops_per_key", 100))
     group = int(opts.get("key_group_size", 0)) or min(int(opts.get("concurrency", 10)), 5)
     return Workload(
         name="register",
-        client=RegisterClientV3() if opts.get("api") == "v3" else RegisterClient(),
+        client=(RegisterClientV3() if opts.get("api") == "v3"
+                else RegisterClient(quorum=not opts.get("no_quorum", False))),
         generator=g.independent(group, lambda _key: g.limit(per_key, _ops(opts))),
         final_generator=None,
         checkers=[Linearizable(model="cas-register", independent="tuple",

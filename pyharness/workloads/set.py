@@ -15,19 +15,21 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from html import escape
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import etcd
-
-from checkers.set import SetChecker
-from pyharness.etcd import v2 as etcd_v2
-from pyharness.etcd.endpoints import node_endpoint
 from pyharness.etcd.triage import failed
 from pyharness.gen.generator import Iterate, limit, repeat, until_ok
 from pyharness.history import FAIL, OK, Op
-from pyharness.workloads.base import Workload
-from pyharness.workloads.v3_clients import SetClientV3, SetClientV3Async
+from pyharness.workloads.base import CheckerContext, Workload
 
+if TYPE_CHECKING:
+    import etcd
+
+    from checkers.core import Checker
+
+CHECKERS = ("set",)  # analyze --checker set
 ASYNC_APIS = ("v3",)  # an event-loop client: SetClientV3Async
 
 MAX_CAS_ATTEMPTS = 20  # bound on conflict retries inside one add
@@ -40,6 +42,9 @@ class SetClient:
     timeout: float = 1.5
 
     def open(self, test: Mapping[str, Any], node: str) -> SetClient:
+        from pyharness.etcd import v2 as etcd_v2
+        from pyharness.etcd.endpoints import node_endpoint
+
         address, port = node_endpoint(test, node)
         return SetClient(key=f"{test['key_prefix']}/set",
                          conn=etcd_v2.connect(address, port, timeout=test["op_timeout"]),
@@ -50,6 +55,8 @@ class SetClient:
             self.conn.http.clear()
 
     def _read(self) -> tuple[list[int], int | None]:
+        import etcd
+
         assert self.conn is not None
         try:
             r = self.conn.read(self.key, quorum=True)
@@ -58,6 +65,8 @@ class SetClient:
         return json.loads(r.value), r.modifiedIndex
 
     def invoke(self, test: Mapping[str, Any], op: Op) -> Op:
+        from pyharness.etcd import v2 as etcd_v2
+
         if op.f == "read":
             try:
                 values, _ = self._read()
@@ -69,6 +78,10 @@ class SetClient:
         raise ValueError(f"set client: unknown f {op.f!r}")
 
     def _add(self, op: Op) -> Op:
+        import etcd
+
+        from pyharness.etcd import v2 as etcd_v2
+
         assert self.conn is not None
         conflicts = 0
         for _attempt in range(MAX_CAS_ATTEMPTS):
@@ -101,6 +114,9 @@ def _with_attempts(op: Op, conflicts: int) -> Op:
 
 
 def workload(opts: Mapping[str, Any]) -> Workload:
+    from checkers.set import SetChecker
+    from pyharness.workloads.v3_clients import SetClientV3, SetClientV3Async
+
     return Workload(
         name="set",
         client=SetClientV3() if opts.get("api") == "v3" else SetClient(),
@@ -110,3 +126,23 @@ def workload(opts: Mapping[str, Any]) -> Workload:
         final_generator=until_ok(limit(opts.get("final_read_attempts", 5), repeat({"f": "read"}))),
         checkers=[SetChecker()],
     )
+
+
+def checker(name: str, ctx: CheckerContext) -> Checker:
+    from checkers.set import SetChecker
+
+    return SetChecker()
+
+
+def _summary(r: Mapping[str, Any], run_dir: Path) -> str:
+    if "lost-count" not in r:
+        return escape(str(r.get("error", "")))
+
+    def e(k: str) -> str:
+        return escape(str(r[k]))
+    return (f"lost <b>{e('lost-count')}</b>, unexpected <b>{e('unexpected-count')}</b>, "
+            f"recovered {e('recovered-count')} of {e('attempt-count')} attempted adds "
+            f"({e('acknowledged-count')} acknowledged)")
+
+
+SUMMARIES = {"set": _summary}

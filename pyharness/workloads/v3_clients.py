@@ -34,13 +34,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pyharness.etcd import v3 as etcd_v3
-from pyharness.etcd.endpoints import open_async_connection, open_connection
 from pyharness.etcd.triage import Triage, failed
 from pyharness.gen.client import Steps, arun_steps, run_steps
 from pyharness.history import FAIL, OK, Op
 
 if TYPE_CHECKING:
+    from pyharness.etcd import v3 as etcd_v3
     from pyharness.etcd.v3_async import AsyncConnection
 
 Classify = Callable[[BaseException], Triage]
@@ -54,6 +53,8 @@ def _serializable(test: Mapping[str, Any]) -> bool:
 
 def _set_steps(key: str, serializable: bool, op: Op, classify: Classify) -> Steps:
     """The set workload's read or add, as requests (see run_steps)."""
+    from pyharness.etcd import v3 as etcd_v3
+
     if op.f not in ("read", "add"):
         raise ValueError(f"set client: unknown f {op.f!r}")
     try:
@@ -93,6 +94,8 @@ def _with_conflicts(op: Op, conflicts: int) -> Op:
 
 def _register_steps(prefix: str, serializable: bool, op: Op, classify: Classify) -> Steps:
     """The register workload's read, write or cas, as requests."""
+    from pyharness.etcd import v3 as etcd_v3
+
     key, arg = op.value
     path = f"{prefix}/{key}"
     try:
@@ -120,6 +123,8 @@ class SetClientV3:
     serializable: bool = False
 
     def open(self, test: Mapping[str, Any], node: str) -> SetClientV3:
+        from pyharness.etcd.endpoints import open_connection
+
         return SetClientV3(key=f"{test['key_prefix']}/set", conn=open_connection(test, node),
                            serializable=_serializable(test))
 
@@ -128,6 +133,8 @@ class SetClientV3:
             self.conn.close()
 
     def invoke(self, test: Mapping[str, Any], op: Op) -> Op:
+        from pyharness.etcd import v3 as etcd_v3
+
         assert self.conn is not None
         return run_steps(self.conn.call,
                          _set_steps(self.key, self.serializable, op, etcd_v3.classify))
@@ -142,6 +149,8 @@ class SetClientV3Async:
     serializable: bool = False
 
     async def open(self, test: Mapping[str, Any], node: str) -> SetClientV3Async:
+        from pyharness.etcd.endpoints import open_async_connection
+
         return SetClientV3Async(key=f"{test['key_prefix']}/set",
                                 conn=await open_async_connection(test, node),
                                 serializable=_serializable(test))
@@ -165,6 +174,8 @@ class RegisterClientV3:
     serializable: bool = False
 
     def open(self, test: Mapping[str, Any], node: str) -> RegisterClientV3:
+        from pyharness.etcd.endpoints import open_connection
+
         return RegisterClientV3(prefix=f"{test['key_prefix']}/register",
                                 conn=open_connection(test, node),
                                 serializable=_serializable(test))
@@ -174,6 +185,8 @@ class RegisterClientV3:
             self.conn.close()
 
     def invoke(self, test: Mapping[str, Any], op: Op) -> Op:
+        from pyharness.etcd import v3 as etcd_v3
+
         assert self.conn is not None
         return run_steps(self.conn.call,
                          _register_steps(self.prefix, self.serializable, op, etcd_v3.classify))
@@ -188,6 +201,8 @@ class RegisterClientV3Async:
     serializable: bool = False
 
     async def open(self, test: Mapping[str, Any], node: str) -> RegisterClientV3Async:
+        from pyharness.etcd.endpoints import open_async_connection
+
         return RegisterClientV3Async(prefix=f"{test['key_prefix']}/register",
                                      conn=await open_async_connection(test, node),
                                      serializable=_serializable(test))

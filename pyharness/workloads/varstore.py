@@ -31,20 +31,35 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from checkers.varstore import VarStoreChecker
 from pyharness.gen import generator as g
 from pyharness.history import Op
-from pyharness.varstore import backends, bugs
-from pyharness.varstore.ops import perform
-from pyharness.varstore.store import VarStore
+from pyharness.options import Option, one_of
+from pyharness.workloads import GROUP
 from pyharness.workloads.base import Workload
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from pyharness.varstore.store import VarStore
+
 
 SINGLES = 10
 SINGLE_VALUES = 3
 REPLICAS = 5
 READ_TIMEOUT = 1.0
+
+
+def _store_bugs() -> Sequence[str]:
+    from pyharness.varstore.bugs import BUGS
+    return BUGS
+
+
+OPTIONS = (
+    Option("store_bug", "--store-bug", "str", one_of(_store_bugs), nullable=True, group=GROUP,
+           help="varstore: switch on a known store bug, to see the checker catch it."),
+)
 
 
 def variables(singles: int = SINGLES) -> dict[str, str]:
@@ -58,19 +73,25 @@ class VarStoreClient:
     types: Mapping[str, str] = field(default_factory=variables)
     store: VarStore | None = None
     read_timeout: float = READ_TIMEOUT
+    bug: str | None = None  # --store-bug
 
     def open(self, test: Mapping[str, Any], node: str) -> VarStoreClient:
+        from pyharness.varstore import backends, bugs
+        from pyharness.varstore.store import VarStore
+
         backend = backends.for_test(test, node)
-        bug = bugs.check(test.get("options", {}).get("store_bug"))
         return VarStoreClient(self.types,
-                              VarStore(backend, f"{test['key_prefix']}/varstore", bug),
-                              self.read_timeout)
+                              VarStore(backend, f"{test['key_prefix']}/varstore",
+                                       bugs.check(self.bug)),
+                              self.read_timeout, self.bug)
 
     def close(self, test: Mapping[str, Any]) -> None:
         if self.store is not None:
             self.store.close()
 
     def invoke(self, test: Mapping[str, Any], op: Op) -> Op:
+        from pyharness.varstore.ops import perform
+
         assert self.store is not None
         return perform(self.store, op, self.types, self.read_timeout)
 
@@ -118,12 +139,15 @@ def _final_reads(types: Mapping[str, str], attempts: int) -> g.Generator:
 
 
 def workload(opts: Mapping[str, Any]) -> Workload:
+    from checkers.varstore import VarStoreChecker
+    from pyharness.varstore import bugs
+
     types = variables(int(opts.get("varstore_singles", SINGLES)))
-    bugs.check(opts.get("store_bug"))
+    bug = bugs.check(opts.get("store_bug"))
     declares = g.seq(*(_declare(n, t) for n, t in sorted(types.items())))
     return Workload(
         name="varstore",
-        client=VarStoreClient(types),
+        client=VarStoreClient(types, bug=bug),
         generator=g.phases(declares, _ops(types)),
         final_generator=_final_reads(types, int(opts.get("final_read_attempts", 5))),
         checkers=[VarStoreChecker()],

@@ -33,21 +33,37 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from checkers.watch import WatchChecker
-from pyharness.etcd import v3 as etcd_v3
-from pyharness.etcd.endpoints import open_connection
 from pyharness.etcd.triage import failed
 from pyharness.gen import generator as g
 from pyharness.history import OK, Op
-from pyharness.workloads.base import Workload
+from pyharness.options import Option, interval
+from pyharness.workloads import GROUP
+from pyharness.workloads.base import CheckerContext, Workload
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from checkers.core import Checker
+    from pyharness.etcd import v3 as etcd_v3
+
 
 KEYS = 3  # few keys, so that puts and deletes of one key interleave
 VALUES = 1000
 
 APIS = ("v3",)
 API_WHY = "etcd's v3 watch and compaction"
+CHECKERS = ("watch",)  # analyze --checker watch
+
+OPTIONS = (
+    Option("watch_window", "--watch-window", "float",
+           interval(0, 600, lo_open=True, what="seconds"), group=GROUP, default=1.0,
+           help="watch: seconds each watch op stays open, collecting events."),
+    Option("compact_interval", "--compact-interval", "float",
+           interval(0, 3600, lo_open=True, what="seconds"), group=GROUP, default=2.0,
+           help="watch: seconds between compactions (at the latest acknowledged delete)."),
+)
 
 
 @dataclass
@@ -57,16 +73,18 @@ class WatchClient:
     window_s: float = 1.0
 
     def open(self, test: Mapping[str, Any], node: str) -> WatchClient:
-        options = test.get("options", {})
+        from pyharness.etcd.endpoints import open_connection
+
         return WatchClient(prefix=f"{test['key_prefix']}/watch/",
-                           conn=open_connection(test, node),
-                           window_s=float(options.get("watch_window", 1.0)))
+                           conn=open_connection(test, node), window_s=self.window_s)
 
     def close(self, test: Mapping[str, Any]) -> None:
         if self.conn is not None:
             self.conn.close()
 
     def invoke(self, test: Mapping[str, Any], op: Op) -> Op:
+        from pyharness.etcd import v3 as etcd_v3
+
         assert self.conn is not None
         try:
             if op.f == "put":
@@ -90,6 +108,8 @@ class WatchClient:
         raise ValueError(f"watch client: unknown f {op.f!r}")
 
     def _watch(self, op: Op) -> Op:
+        from pyharness.etcd import v3 as etcd_v3
+
         assert self.conn is not None
         start = int(op.value["from"])
         try:
@@ -194,11 +214,30 @@ class WatchOps(g.Generator):
 
 
 def workload(opts: Mapping[str, Any]) -> Workload:
+    from checkers.watch import WatchChecker
+
     every = float(opts.get("compact_interval", 2.0))
     return Workload(
         name="watch",
-        client=WatchClient(),
+        client=WatchClient(window_s=float(opts.get("watch_window", 1.0))),
         generator=WatchOps(compact_every_ns=int(every * g.NS)),
         final_generator=None,
         checkers=[WatchChecker()],
     )
+
+
+def checker(name: str, ctx: CheckerContext) -> Checker:
+    from checkers.watch import WatchChecker
+
+    return WatchChecker()
+
+
+def _summary(r: Mapping[str, Any], run_dir: Path) -> str:
+    from html import escape
+
+    from checkers.watch import summary
+
+    return escape(summary(r))
+
+
+SUMMARIES = {"watch": _summary}

@@ -169,10 +169,15 @@ def test_tc_rates(rate: str) -> None:
 
 
 def test_every_option_has_a_spec_and_a_flag_on_the_command() -> None:
-    own = {f.name for f in dataclasses.fields(Opts)} - {"faults"}
+    from pyharness import workloads
+
+    own = {f.name for f in dataclasses.fields(Opts)} - {"faults", "workload_options"}
     assert own == {o.field for o in OPTIONS if o.group is None}
-    assert {o.field for o in registry.options()} == {o.field for o in OPTIONS if o.group}
-    assert set(BY_FIELD) == own | {o.field for o in registry.options()}
+    declared = {o.field for o in [*registry.options(), *workloads.options()]}
+    assert declared == {o.field for o in OPTIONS if o.group}
+    assert {o.field for o in OPTIONS if o.group == "workload_options"} == {
+        o.field for o in workloads.options()}
+    assert set(BY_FIELD) == own | declared
     import typer.main
 
     from pyharness.cli import app

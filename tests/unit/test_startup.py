@@ -14,8 +14,14 @@ from pathlib import Path
 
 import pytest
 
+# Workload modules are read by ``test --help`` (they declare its workload
+# flags), so they must stay light: what their clients and checkers need
+# (python-etcd, urllib3, aiohttp, the etcd connections, the varstore, the
+# search) is imported when a run uses it.
 HEAVY = ("matplotlib", "numpy", "ansible_runner", "ansible", "edn_format", "hypothesis",
-         "pyharness.run.testrun", "pyharness.workloads", "pyharness.control.lab")
+         "pyharness.run.testrun", "pyharness.control.lab", "etcd", "urllib3", "aiohttp",
+         "pyharness.etcd.v2", "pyharness.etcd.v3", "pyharness.etcd.endpoints",
+         "pyharness.varstore", "checkers.list_append", "checkers.varstore")
 
 PROBE = """
 import atexit, json, sys
