@@ -56,21 +56,15 @@ def _discover() -> dict[str, ModuleType]:
 
 
 def __getattr__(name: str) -> Any:
-    # MODULES and WORKLOADS are found on first use, after a caller (a test
-    # adding a workload of its own) may have extended __path__.
+    # MODULES is found on first use, after a caller (a test adding a
+    # workload of its own) may have extended __path__.
     if name == "MODULES":
         return dict(_discover())
-    if name == "WORKLOADS":
-        return {n: m.workload for n, m in _discover().items()}
     raise AttributeError(name)
 
 
 def names() -> list[str]:
     return sorted(_discover())
-
-
-def module(name: str) -> ModuleType | None:
-    return _discover().get(name)
 
 
 def make(name: str, opts: Mapping[str, Any]) -> Workload:
