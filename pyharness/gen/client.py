@@ -75,7 +75,7 @@ def run_steps(call: Callable[..., Any], steps: Steps) -> Op:
         request = next(steps)
         while True:
             try:
-                answer = call(*request)
+                answer = call(request)
             except Exception as e:
                 request = steps.throw(e)
             else:
@@ -89,7 +89,7 @@ async def arun_steps(call: Callable[..., Awaitable[Any]], steps: Steps) -> Op:
         request = next(steps)
         while True:
             try:
-                answer = await call(*request)
+                answer = await call(request)
             except Exception as e:
                 request = steps.throw(e)
             else:

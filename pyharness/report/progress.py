@@ -18,7 +18,6 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
-from checkers.watch import describe as describe_watch
 from pyharness.gen.driver_load import SATURATED_CORES, DriverLoad
 from pyharness.history import INVOKE, NEMESIS, Op
 
@@ -156,10 +155,12 @@ def failure_notes(results: Mapping[str, Any]) -> list[str]:
             op = linear.get("keys", {}).get(f.get("key"), {}).get("op", {})
             if op.get("explanation"):
                 notes.append(f"not linearizable, key {f.get('key')}: {op['explanation']}")
-    watch = results.get("watch")
-    if isinstance(watch, Mapping) and watch.get("valid?") is False:
-        for v in (watch.get("violations") or [])[:10]:
-            notes.append(f"watch: {describe_watch(v)}")
+    from pyharness import workloads
+
+    for name, notes_of in workloads.notes().items():
+        r = results.get(name)
+        if isinstance(r, Mapping):
+            notes.extend(notes_of(r))
     faults = results.get("faults")
     if isinstance(faults, Mapping):
         if faults.get("reason"):

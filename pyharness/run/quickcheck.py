@@ -70,8 +70,9 @@ from hypothesis.stateful import (
 from rich.console import Console
 
 from checkers.varstore import VarStoreChecker
+from pyharness.etcd.endpoints import connect_kv
 from pyharness.history import Op
-from pyharness.varstore import backends, bugs
+from pyharness.varstore import bugs
 from pyharness.varstore.lattice import TYPES, lattice
 from pyharness.varstore.linearize import SearchTooLarge, linearize
 from pyharness.varstore.model import Model, Outcome
@@ -325,7 +326,7 @@ def _racing_binds_rule(t: str, bundle: Bundle[str]) -> Callable[..., Any]:
 
 
 def _store(api: str, endpoint: tuple[str, int], prefix: str, bug: str | None) -> VarStore:
-    return VarStore(backends.connect(api, *endpoint, timeout=2.0), prefix, bug)
+    return VarStore(connect_kv(api, *endpoint, timeout=2.0), prefix, bug)
 
 
 def machine_class(endpoints: Sequence[tuple[str, int]], bug: str | None = None,
@@ -578,7 +579,7 @@ def run_quickcheck(endpoints: list[str], examples: int, seed: int | None,
     """``pyharness quickcheck``: 0 if no counterexample, 1 otherwise."""
     eps = [parse_endpoint(e) for e in endpoints]
     for host, port in eps:
-        probe = backends.connect(api, host, port, timeout=2.0)
+        probe = connect_kv(api, host, port, timeout=2.0)
         try:
             probe.get(KEY_ROOT)
         except Exception as e:

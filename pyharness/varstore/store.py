@@ -20,8 +20,8 @@ Each variable is one etcd key, ``<prefix>/<name>``, holding JSON
   returns the state. It waits on a watch of the key, not by spinning, and
   gives up with :class:`ReadTimeout`.
 
-The store speaks to etcd through a :mod:`~pyharness.varstore.backends`
-backend, v2 or v3: the algorithm is the same on both.
+The store speaks to etcd through the KV interface (:mod:`pyharness.etcd.kv`),
+v2 or v3: the algorithm is the same on both.
 
 A bind that cannot even read its variable raises :class:`Unavailable`: no
 swap was sent, so it certainly had no effect (earlier swaps of the same bind
@@ -43,9 +43,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from pyharness.etcd.kv import KV
 from pyharness.etcd.triage import Triage
 from pyharness.varstore import bugs
-from pyharness.varstore.backends import Backend
 from pyharness.varstore.lattice import GSet, Lattice, lattice
 
 MAX_CAS_ATTEMPTS = 20
@@ -119,7 +119,7 @@ class VarStore:
     """Variables under ``prefix`` through one backend (one etcd connection).
     Not thread-safe: give each thread its own store."""
 
-    def __init__(self, backend: Backend, prefix: str, bug: str | None = None) -> None:
+    def __init__(self, backend: KV, prefix: str, bug: str | None = None) -> None:
         self.backend = backend
         self.prefix = prefix.rstrip("/")
         self.bug = bugs.check(bug)
@@ -240,9 +240,8 @@ class VarStore:
         got = self.backend.get(self.key(name))
         if got is None:
             raise NotDeclared(f"{name} is not declared")
-        raw, revision = got
-        doc = json.loads(raw)
-        return doc["type"], self.lattice(doc["type"]).decode(doc["value"]), revision
+        doc = json.loads(got.value)
+        return doc["type"], self.lattice(doc["type"]).decode(doc["value"]), got.revision
 
 
 def _met(lat: Lattice, state: Any, threshold: Any) -> bool:

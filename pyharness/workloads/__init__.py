@@ -13,7 +13,9 @@ else lists them. The module declares, beside ``workload``:
   ``(field, message)`` or None;
 - ``CHECKERS``, optional: names for ``analyze --checker`` with
   ``checker(name, ctx)`` building them;
-- ``SUMMARIES``, optional: checker name -> one line of HTML for the report.
+- ``SUMMARIES``, optional: checker name -> one line of HTML for the report;
+- ``NOTES``, optional: checker name -> the plain lines the terminal prints
+  under its results when that checker found something.
 
 The modules are imported to read these, by ``test --help`` too, so a
 workload module imports its clients' and checkers' libraries inside the
@@ -155,4 +157,12 @@ def summaries() -> dict[str, Callable[..., str]]:
     out: dict[str, Callable[..., str]] = {}
     for m in _discover().values():
         out.update(getattr(m, "SUMMARIES", {}))
+    return out
+
+
+def notes() -> dict[str, Callable[[Mapping[str, Any]], list[str]]]:
+    """Checker name -> its terminal notes, from the workloads that give them."""
+    out: dict[str, Callable[[Mapping[str, Any]], list[str]]] = {}
+    for m in _discover().values():
+        out.update(getattr(m, "NOTES", {}))
     return out

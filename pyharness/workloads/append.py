@@ -118,12 +118,11 @@ class AppendClientV3:
     serializable: bool = False
 
     def open(self, test: Mapping[str, Any], node: str) -> AppendClientV3:
-        from pyharness.etcd.endpoints import open_connection
-        from pyharness.workloads.v3_clients import _serializable
+        from pyharness.etcd.endpoints import open_connection, serializable
 
         return AppendClientV3(prefix=f"{test['key_prefix']}/append",
                               conn=open_connection(test, node), guarded=self.guarded,
-                              serializable=_serializable(test))
+                              serializable=serializable(test))
 
     def close(self, test: Mapping[str, Any]) -> None:
         if self.conn is not None:

@@ -6,11 +6,15 @@ fresh key. Values are small (0–4) so that writes collide and the checker has
 something to judge. Op values in the history are ``[key, value]``; a cas's
 value is ``[key, [expected, new]]``.
 
-- ``read``: a quorum read by default; ``--no-quorum`` reads from the member's
-  local state, which may be stale (the checker should catch that).
+- ``read``: a linearizable read by default; ``--no-quorum`` (v2) and
+  ``--serializable`` (v3) read from the member's local state, which may be
+  stale (the checker should catch that).
 - ``write v``: set the key.
-- ``cas [v v']``: set to v' if the key holds v (v2 ``prevValue``). "Compare
-  failed" or "key not found" means it certainly did not happen: ``fail``.
+- ``cas [v v']``: set to v' if the key holds v (v2 ``prevValue``, a v3
+  transaction on the value). "Compare failed" or "key not found" means it
+  certainly did not happen: ``fail``.
+
+The client is written once over the KV interface (:mod:`pyharness.etcd.kv`).
 
 A timeout is ``info`` for write and cas (it may still commit), ``fail`` for a
 read (reads have no effect).
@@ -19,21 +23,22 @@ read (reads have no effect).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from pyharness.etcd import kv
 from pyharness.etcd.triage import failed
 from pyharness.gen import generator as g
-from pyharness.history import OK, Op
+from pyharness.history import FAIL, OK, Op
 from pyharness.options import Option, interval
 from pyharness.workloads import GROUP
-from pyharness.workloads.base import Workload
+from pyharness.workloads.base import AsyncKVClient, KVClient, Workload
 
 if TYPE_CHECKING:
-    import etcd
+    from pyharness.etcd.kv import Session
+    from pyharness.gen.client import Steps
 
 VALUES = 5
-ASYNC_APIS = ("v3",)  # an event-loop client: RegisterClientV3Async
+ASYNC_APIS = ("v3",)  # an event-loop client on v3
 
 OPTIONS = (
     Option("ops_per_key", "--ops-per-key", "int", interval(1, 1_000_000, integer=True),
@@ -51,50 +56,25 @@ def check(opts: object) -> tuple[str, str] | None:
     return None
 
 
-@dataclass
-class RegisterClient:
-    prefix: str = ""
-    conn: etcd.Client | None = None
-    quorum: bool = True
-
-    def open(self, test: Mapping[str, Any], node: str) -> RegisterClient:
-        from pyharness.etcd import v2 as etcd_v2
-        from pyharness.etcd.endpoints import node_endpoint
-
-        address, port = node_endpoint(test, node)
-        return RegisterClient(prefix=f"{test['key_prefix']}/register",
-                              conn=etcd_v2.connect(address, port, timeout=test["op_timeout"]),
-                              quorum=self.quorum)
-
-    def close(self, test: Mapping[str, Any]) -> None:
-        if self.conn is not None:
-            self.conn.http.clear()
-
-    def invoke(self, test: Mapping[str, Any], op: Op) -> Op:
-        import etcd
-
-        from pyharness.etcd import v2 as etcd_v2
-
-        assert self.conn is not None
-        key, arg = op.value
-        path = f"{self.prefix}/{key}"
-        try:
-            if op.f == "read":
-                try:
-                    value: int | None = int(self.conn.read(path, quorum=self.quorum).value)
-                except etcd.EtcdKeyNotFound:
-                    value = None
-                return op.completion(OK, value=[key, value])
-            if op.f == "write":
-                self.conn.write(path, str(arg))
+def steps(s: Session, op: Op) -> Steps:
+    """One read, write or cas as KV requests; the same for v2 and v3."""
+    key, arg = op.value
+    path = f"{s.key_prefix}/register/{key}"
+    try:
+        if op.f == "read":
+            entry = yield kv.Get(path, s.stale_ok)
+            return op.completion(OK, value=[key, None if entry is None else int(entry.value)])
+        if op.f == "write":
+            yield kv.Put(path, str(arg))
+            return op.completion(OK)
+        if op.f == "cas":
+            expected, new = arg
+            if (yield kv.SwapValue(path, str(expected), str(new))):
                 return op.completion(OK)
-            if op.f == "cas":
-                expected, new = arg
-                self.conn.write(path, str(new), prevValue=str(expected))
-                return op.completion(OK)
-        except Exception as e:
-            return failed(op, etcd_v2.classify(e), no_effect=op.f == "read")
-        raise ValueError(f"register client: unknown f {op.f!r}")
+            return op.completion(FAIL, error=["compare-failed"])
+    except Exception as e:
+        return failed(op, s.classify(e), no_effect=op.f == "read")
+    raise ValueError(f"register client: unknown f {op.f!r}")
 
 
 def _ops(opts: Mapping[str, Any]) -> g.Generator:
@@ -112,17 +92,16 @@ def _ops(opts: Mapping[str, Any]) -> g.Generator:
 
 def workload(opts: Mapping[str, Any]) -> Workload:
     from checkers.linearizable import Linearizable
-    from pyharness.workloads.v3_clients import RegisterClientV3, RegisterClientV3Async
 
     per_key = int(opts.get("ops_per_key", 100))
     group = int(opts.get("key_group_size", 0)) or min(int(opts.get("concurrency", 10)), 5)
+    api = opts.get("api") or "v2"
     return Workload(
         name="register",
-        client=(RegisterClientV3() if opts.get("api") == "v3"
-                else RegisterClient(quorum=not opts.get("no_quorum", False))),
+        client=KVClient(steps, api, stale_ok=bool(opts.get("no_quorum", False))),
         generator=g.independent(group, lambda _key: g.limit(per_key, _ops(opts))),
         final_generator=None,
         checkers=[Linearizable(model="cas-register", independent="tuple",
                                out_dir=opts.get("out_dir"))],
-        async_client=RegisterClientV3Async() if opts.get("api") == "v3" else None,
+        async_client=AsyncKVClient(steps) if api == "v3" else None,
     )

@@ -1,9 +1,12 @@
 """The set workload: add distinct integers to one set, then read it back.
 
 One etcd key holds the whole set, serialized as a JSON list. An ``add``
-reads the key and compare-and-swaps it on ``prevIndex``, retrying when
-another add got there first; a ``read`` is a quorum read. The final read
-tells the set checker which acknowledged adds survived the faults.
+reads the key and compare-and-swaps it on the revision it read (v2
+``prevIndex``, a v3 transaction on ``mod_revision``), retrying when another
+add got there first; conflicts are counted in ``cas_conflicts``. A ``read``
+is a linearizable read (serializable with ``--serializable``). The final
+read tells the set checker which acknowledged adds survived the faults. The
+client is written once over the KV interface (:mod:`pyharness.etcd.kv`).
 
 Outcome of an add whose compare-and-swap timed out: ``info``, because etcd
 may still commit it (on the lab it did, every time, after heal). A read
@@ -14,100 +17,67 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pyharness.etcd import kv
 from pyharness.etcd.triage import failed
 from pyharness.gen.generator import Iterate, limit, repeat, until_ok
 from pyharness.history import FAIL, OK, Op
-from pyharness.workloads.base import CheckerContext, Workload
+from pyharness.workloads.base import AsyncKVClient, CheckerContext, KVClient, Workload
 
 if TYPE_CHECKING:
-    import etcd
-
     from checkers.core import Checker
+    from pyharness.etcd.kv import Session
+    from pyharness.gen.client import Steps
 
 CHECKERS = ("set",)  # analyze --checker set
-ASYNC_APIS = ("v3",)  # an event-loop client: SetClientV3Async
+ASYNC_APIS = ("v3",)  # an event-loop client on v3
 
 MAX_CAS_ATTEMPTS = 20  # bound on conflict retries inside one add
 
 
-@dataclass
-class SetClient:
-    key: str = ""
-    conn: etcd.Client | None = None
-    timeout: float = 1.5
-
-    def open(self, test: Mapping[str, Any], node: str) -> SetClient:
-        from pyharness.etcd import v2 as etcd_v2
-        from pyharness.etcd.endpoints import node_endpoint
-
-        address, port = node_endpoint(test, node)
-        return SetClient(key=f"{test['key_prefix']}/set",
-                         conn=etcd_v2.connect(address, port, timeout=test["op_timeout"]),
-                         timeout=test["op_timeout"])
-
-    def close(self, test: Mapping[str, Any]) -> None:
-        if self.conn is not None:
-            self.conn.http.clear()
-
-    def _read(self) -> tuple[list[int], int | None]:
-        import etcd
-
-        assert self.conn is not None
-        try:
-            r = self.conn.read(self.key, quorum=True)
-        except etcd.EtcdKeyNotFound:
-            return [], None
-        return json.loads(r.value), r.modifiedIndex
-
-    def invoke(self, test: Mapping[str, Any], op: Op) -> Op:
-        from pyharness.etcd import v2 as etcd_v2
-
-        if op.f == "read":
-            try:
-                values, _ = self._read()
-            except Exception as e:
-                return failed(op, etcd_v2.classify(e), no_effect=True)
-            return op.completion(OK, value=sorted(values))
-        if op.f == "add":
-            return self._add(op)
+def steps(s: Session, op: Op) -> Steps:
+    """One read or add as KV requests; the same for v2 and v3."""
+    if op.f not in ("read", "add"):
         raise ValueError(f"set client: unknown f {op.f!r}")
+    key = f"{s.key_prefix}/set"
+    try:
+        current = yield kv.Get(key, s.stale_ok)
+    except Exception as e:
+        return failed(op, s.classify(e), no_effect=True)  # reads write nothing
+    if op.f == "read":
+        return op.completion(OK, value=sorted(_values(current)))
+    conflicts = 0
+    for _attempt in range(MAX_CAS_ATTEMPTS):
+        new = json.dumps([*_values(current), op.value], separators=(",", ":"))
+        try:
+            r = yield (kv.Create(key, new) if current is None
+                       else kv.Swap(key, new, current.revision))
+        except Exception as e:
+            # Every earlier write of this op failed its compare, so only
+            # this one may have taken effect.
+            return _with_conflicts(failed(op, s.classify(e)), conflicts)
+        if r.succeeded:
+            return _with_conflicts(op.completion(OK), conflicts)
+        conflicts += 1  # another add won the race; ours had no effect
+        if r.known:
+            current = r.current
+            continue
+        try:
+            current = yield kv.Get(key, s.stale_ok)
+        except Exception as e:
+            # Nothing of this op was written: it certainly did not happen.
+            return _with_conflicts(failed(op, s.classify(e), no_effect=True), conflicts)
+    return _with_conflicts(op.completion(FAIL, error=["too-many-conflicts"]), conflicts)
 
-    def _add(self, op: Op) -> Op:
-        import etcd
 
-        from pyharness.etcd import v2 as etcd_v2
-
-        assert self.conn is not None
-        conflicts = 0
-        for _attempt in range(MAX_CAS_ATTEMPTS):
-            try:
-                values, index = self._read()
-            except Exception as e:
-                # Every earlier CAS of this op failed definitely, and a read
-                # writes nothing: the add certainly did not happen.
-                return _with_attempts(failed(op, etcd_v2.classify(e), no_effect=True),
-                                      conflicts)
-            new = json.dumps([*values, op.value], separators=(",", ":"))
-            try:
-                if index is None:
-                    self.conn.write(self.key, new, prevExist=False)
-                else:
-                    self.conn.write(self.key, new, prevIndex=index)
-            except (etcd.EtcdCompareFailed, etcd.EtcdAlreadyExist):
-                conflicts += 1  # someone else's add won the race; ours had no effect
-                continue
-            except Exception as e:
-                return _with_attempts(failed(op, etcd_v2.classify(e)), conflicts)
-            return _with_attempts(op.completion(OK), conflicts)
-        return _with_attempts(op.completion(FAIL, error=["too-many-conflicts"]), conflicts)
+def _values(entry: kv.Entry | None) -> list[int]:
+    return [] if entry is None else list(json.loads(entry.value))
 
 
-def _with_attempts(op: Op, conflicts: int) -> Op:
+def _with_conflicts(op: Op, conflicts: int) -> Op:
     if conflicts:
         op.extra["cas_conflicts"] = conflicts
     return op
@@ -115,12 +85,12 @@ def _with_attempts(op: Op, conflicts: int) -> Op:
 
 def workload(opts: Mapping[str, Any]) -> Workload:
     from checkers.set import SetChecker
-    from pyharness.workloads.v3_clients import SetClientV3, SetClientV3Async
 
+    api = opts.get("api") or "v2"
     return Workload(
         name="set",
-        client=SetClientV3() if opts.get("api") == "v3" else SetClient(),
-        async_client=SetClientV3Async() if opts.get("api") == "v3" else None,
+        client=KVClient(steps, api),
+        async_client=AsyncKVClient(steps) if api == "v3" else None,
         generator=Iterate(lambda n: {"f": "add", "value": n}),
         # Retry a failed final read a few times, each attempt in the history.
         final_generator=until_ok(limit(opts.get("final_read_attempts", 5), repeat({"f": "read"}))),

@@ -76,10 +76,11 @@ class VarStoreClient:
     bug: str | None = None  # --store-bug
 
     def open(self, test: Mapping[str, Any], node: str) -> VarStoreClient:
-        from pyharness.varstore import backends, bugs
+        from pyharness.etcd.endpoints import open_kv
+        from pyharness.varstore import bugs
         from pyharness.varstore.store import VarStore
 
-        backend = backends.for_test(test, node)
+        backend = open_kv(test, node)
         return VarStoreClient(self.types,
                               VarStore(backend, f"{test['key_prefix']}/varstore",
                                        bugs.check(self.bug)),

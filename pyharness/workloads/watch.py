@@ -241,3 +241,14 @@ def _summary(r: Mapping[str, Any], run_dir: Path) -> str:
 
 
 SUMMARIES = {"watch": _summary}
+
+
+def _notes(r: Mapping[str, Any]) -> list[str]:
+    from checkers.watch import describe
+
+    if r.get("valid?") is not False:
+        return []
+    return [f"watch: {describe(v)}" for v in (r.get("violations") or [])[:10]]
+
+
+NOTES = {"watch": _notes}

@@ -30,9 +30,18 @@ from pyharness.gen import interpreter
 from pyharness.history import FAIL, INFO, INVOKE, OK, HistoryWriter, Op, read_jsonl
 from pyharness.workloads import register as register_workload
 from pyharness.workloads import set as set_workload
-from pyharness.workloads.v3_clients import RegisterClientV3, SetClientV3
+from pyharness.workloads.base import AsyncKVClient, KVClient
 from pyharness.workloads.varstore import VarStoreClient
 from tests.conftest import ETCD, LocalEtcd, etcd_member, free_port, healthy, member_args
+
+
+def RegisterClientV3() -> KVClient:
+    """The register workload's client on v3 (its one client, over the KV interface)."""
+    return KVClient(register_workload.steps, "v3")
+
+
+def SetClientV3() -> KVClient:
+    return KVClient(set_workload.steps, "v3")
 
 
 def fresh_key(name: str) -> str:
@@ -565,11 +574,10 @@ class Counted:
 
 def test_async_register_at_high_concurrency_is_linearizable_and_lossless(
         local_etcd: LocalEtcd, tmp_path: Path) -> None:
-    from pyharness.workloads.v3_clients import RegisterClientV3Async
-
     test = _test_map(local_etcd)
     wl = register_workload.workload({"ops_per_key": 40, "concurrency": 100, "api": "v3"})
-    assert isinstance(wl.async_client, RegisterClientV3Async)
+    assert isinstance(wl.async_client, AsyncKVClient)
+    assert wl.async_client.steps is register_workload.steps
     client = Counted(wl.async_client)
     history = _run(tmp_path, test, g.clients(g.limit(2000, wl.generator)), client,
                    concurrency=100)
@@ -594,8 +602,6 @@ def test_async_register_at_high_concurrency_is_linearizable_and_lossless(
 def test_async_clients_use_tls_and_auth_from_the_test_map(tls_etcd: tuple[int, Path],
                                                           auth_etcd: LocalEtcd,
                                                           tmp_path: Path) -> None:
-    from pyharness.workloads.v3_clients import RegisterClientV3Async
-
     port, d = tls_etcd
     password_file = tmp_path / "pw"
     password_file.write_text("s3cret\n")
@@ -606,7 +612,7 @@ def test_async_clients_use_tls_and_auth_from_the_test_map(tls_etcd: tuple[int, P
                  _test_map(auth_etcd, auth_user="root",
                            auth_password_file=str(password_file))):
         async def go(test: dict[str, Any] = test) -> tuple[Op, Op]:
-            c = await RegisterClientV3Async().open(test, "n1")
+            c = await AsyncKVClient(register_workload.steps).open(test, "n1")
             try:
                 w = await c.invoke(test, Op(type=INVOKE, f="write", value=[1, 3]))
                 r = await c.invoke(test, Op(type=INVOKE, f="read", value=[1, None]))

@@ -38,8 +38,11 @@ LAYERS: list[tuple[str, ...]] = [
     ("checkers",),
     ("pyharness.varstore", "pyharness.history.formats", "pyharness.etcd.cluster_state"),
     ("pyharness.control.lab", "pyharness.control.inventory", "pyharness.etcd.endpoints",
-     "pyharness.gen.client", "pyharness.gen.generator", "pyharness.etcd.grpc"),
-    ("pyharness.etcd.v3_async",),
+     "pyharness.gen.generator", "pyharness.etcd.grpc"),
+    # The KV interface's backends, above the interface they implement.
+    ("pyharness.etcd.kv_v2", "pyharness.etcd.kv_v3"),
+    ("pyharness.etcd.kv",),
+    ("pyharness.etcd.v3_async", "pyharness.gen.client"),
     ("pyharness.control.ansible", "pyharness.etcd.v3"),
     ("pyharness.etcd.v2", "pyharness.history.store"),
     ("pyharness.etcd.triage",),

@@ -14,10 +14,11 @@ from typing import Any
 
 import pytest
 
+from pyharness.etcd.endpoints import connect_kv
 from pyharness.gen import generator as g
 from pyharness.gen import interpreter
 from pyharness.history import FAIL, OK, HistoryWriter, Op
-from pyharness.varstore import VarStore, backends
+from pyharness.varstore import VarStore
 from pyharness.varstore.ops import invocation, perform
 from pyharness.workloads import varstore
 from tests.conftest import LocalEtcd
@@ -75,7 +76,7 @@ def test_a_bind_that_cannot_read_fails_definitely_and_a_read_always_fails(api: s
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # closed again when the block ends
-    store = VarStore(backends.connect(api, "127.0.0.1", port, timeout=0.5),
+    store = VarStore(connect_kv(api, "127.0.0.1", port, timeout=0.5),
                      "/pyharness-test/x")
     types = {"g": "gset"}
     bind = perform(store, invocation("bind", "g", frozenset({1}), "gset", 1), types, 0.1)

@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import ROOT, LocalEtcd
 
 COUNTER = '''"""The counter workload: adds of a step to one key, then a final read."""
@@ -29,10 +31,8 @@ from pyharness.gen.generator import Iterate, limit, repeat
 from pyharness.history import FAIL, OK, Op
 from pyharness.options import Option, interval
 from pyharness.workloads import GROUP
-from pyharness.workloads.base import CheckerContext, Workload
+from pyharness.workloads.base import CheckerContext, KVClient, Workload
 
-APIS = ("v3",)
-API_WHY = "its client speaks v3"
 CHECKERS = ("counter",)
 OPTIONS = (Option("counter_step", "--counter-step", "int", interval(1, 9, integer=True),
                   group=GROUP, default=1, help="counter: what each add adds."),)
@@ -44,39 +44,25 @@ def check(opts: Any) -> tuple[str, str] | None:
     return None
 
 
-@dataclass
-class CounterClient:
-    step: int = 1
-    conn: Any = None
-    key: str = ""
+def steps(s: Any, op: Op) -> Any:
+    """One add or read over the KV interface: the same on v2 and v3."""
+    from pyharness.etcd import kv
+    from pyharness.etcd.triage import failed
 
-    def open(self, test: Mapping[str, Any], node: str) -> CounterClient:
-        from pyharness.etcd.endpoints import open_connection
-        return CounterClient(self.step, open_connection(test, node),
-                             f"{test['key_prefix']}/counter")
-
-    def close(self, test: Mapping[str, Any]) -> None:
-        if self.conn is not None:
-            self.conn.close()
-
-    def invoke(self, test: Mapping[str, Any], op: Op) -> Op:
-        from pyharness.etcd import v3 as etcd_v3
-        from pyharness.etcd.triage import failed
-
-        try:
-            kv = self.conn.get(self.key)
-            now = 0 if kv is None else int(kv.value)
-            if op.f == "read":
-                return op.completion(OK, value=now)
-        except Exception as e:
-            return failed(op, etcd_v3.classify(e), no_effect=True)
-        guard = (etcd_v3.compare_absent(self.key) if kv is None
-                 else etcd_v3.compare_mod_revision(self.key, kv.mod_revision))
-        try:
-            w = self.conn.txn([guard], [etcd_v3.put_op(self.key, str(now + self.step))])
-        except Exception as e:
-            return failed(op, etcd_v3.classify(e))
-        return op.completion(OK if w.succeeded else FAIL, value=self.step)
+    key = f"{s.key_prefix}/counter"
+    try:
+        entry = yield kv.Get(key)
+    except Exception as e:
+        return failed(op, s.classify(e), no_effect=True)
+    now = 0 if entry is None else int(entry.value)
+    if op.f == "read":
+        return op.completion(OK, value=now)
+    new = str(now + op.value)
+    try:
+        w = yield (kv.Create(key, new) if entry is None else kv.Swap(key, new, entry.revision))
+    except Exception as e:
+        return failed(op, s.classify(e))
+    return op.completion(OK if w.succeeded else FAIL)
 
 
 @dataclass
@@ -92,8 +78,9 @@ class CounterChecker:
 
 
 def workload(opts: Mapping[str, Any]) -> Workload:
-    return Workload(name="counter", client=CounterClient(int(opts["counter_step"])),
-                    generator=Iterate(lambda n: {"f": "add"}),
+    step = int(opts["counter_step"])
+    return Workload(name="counter", client=KVClient(steps, opts.get("api") or "v2"),
+                    generator=Iterate(lambda n: {"f": "add", "value": step}),
                     final_generator=limit(1, repeat({"f": "read"})),
                     checkers=[CounterChecker()])
 
@@ -110,10 +97,15 @@ SUMMARIES = {"counter": _summary}
 '''
 
 
-def _with_counter(tmp_path: Path, code: str, *args: str) -> subprocess.CompletedProcess[str]:
+# The same file, declaring that it runs on v3 only.
+COUNTER_V3 = COUNTER + 'APIS = ("v3",)\nAPI_WHY = "its client speaks v3"\n'
+
+
+def _with_counter(tmp_path: Path, code: str, *args: str,
+                  source: str = COUNTER) -> subprocess.CompletedProcess[str]:
     folder = tmp_path / "more_workloads"
     folder.mkdir(exist_ok=True)
-    (folder / "counter.py").write_text(COUNTER)
+    (folder / "counter.py").write_text(source)
     prelude = ("import pyharness.workloads as w\n"
                f"w.__path__.append({str(folder)!r})\n")
     return subprocess.run([sys.executable, "-c", prelude + code, *args], capture_output=True,
@@ -132,8 +124,9 @@ def test_a_workload_file_gets_a_name_flags_and_help(tmp_path: Path) -> None:
 
 
 def test_a_workload_files_options_are_checked_in_one_line(tmp_path: Path) -> None:
-    def refused(*args: str) -> list[str]:
-        r = _with_counter(tmp_path, CLI, "test", *args, "--store", str(tmp_path / "store"))
+    def refused(*args: str, source: str = COUNTER) -> list[str]:
+        r = _with_counter(tmp_path, CLI, "test", *args, "--store", str(tmp_path / "store"),
+                          source=source)
         assert r.returncode == 2, r.stdout + r.stderr
         return r.stderr.strip().splitlines()
 
@@ -141,7 +134,7 @@ def test_a_workload_files_options_are_checked_in_one_line(tmp_path: Path) -> Non
         "error: --counter-step must be an integer from 1 to 9, got 12"]
     assert refused("--workload", "set", "--counter-step", "2", "--concurrency", "1") == [
         "error: --counter-step needs --workload counter"]
-    assert refused("--workload", "counter", "--api", "v2") == [
+    assert refused("--workload", "counter", "--api", "v2", source=COUNTER_V3) == [
         "error: --workload counter needs --api v3 (its client speaks v3)"]
     assert refused("--workload", "counter", "--api", "v3", "--counter-step", "2",
                    "--concurrency", "3") == [
@@ -162,7 +155,7 @@ def test_a_workload_files_options_reach_its_workload_and_test_json(tmp_path: Pat
             "opts, _ = scenario.options(scenario.load(Path(sys.argv[1])), {})\n"
             "opts.workload_options = workloads.option_values('counter', opts.workload_options)\n"
             "wl = workloads.make('counter', vars(opts))\n"
-            "print(json.dumps([opts.to_json()['workload_options'], wl.client.step,\n"
+            "print(json.dumps([opts.to_json()['workload_options'], wl.generator.make(0)['value'],\n"
             "                  workloads.checker_names()]))\n")
     r = _with_counter(tmp_path, code, str(scenario))
     assert r.returncode == 0, r.stderr
@@ -171,11 +164,13 @@ def test_a_workload_files_options_reach_its_workload_and_test_json(tmp_path: Pat
     assert "counter" in checkers and "set" in checkers
 
 
+@pytest.mark.parametrize("api", ["v2", "v3"])
 def test_a_workload_file_runs_against_etcd_and_is_judged_and_summarised(
-        tmp_path: Path, local_etcd: LocalEtcd) -> None:
+        tmp_path: Path, local_etcd: LocalEtcd, api: str) -> None:
     """The example's client, generator and checker run through the
-    interpreter against a real etcd; analyze's --checker and the report's
-    summary find the workload's own."""
+    interpreter against a real etcd, on either API, from one steps function
+    over the KV interface; analyze's --checker and the report's summary find
+    the workload's own."""
     code = f'''
 import json, random
 from pathlib import Path
@@ -190,7 +185,7 @@ out = Path({str(tmp_path)!r})
 test = {{"nodes": {{"n1": {{"address": {local_etcd.address!r},
                              "client_port": {local_etcd.port}}}}},
         "op_timeout": 5.0, "key_prefix": "/counter-{random.randrange(10**9)}", "options": {{}}}}
-wl = workloads.make("counter", {{"workload_options": {{"counter_step": 4}}}})
+wl = workloads.make("counter", {{"api": {api!r}, "workload_options": {{"counter_step": 4}}}})
 w = HistoryWriter(out / "history.jsonl")
 gen = g.phases(g.clients(g.limit(20, wl.generator)), g.clients(wl.final_generator))
 interpreter.run(test, gen, wl.client, None, ["n1"], 1, w, rng=random.Random(1))
