@@ -31,9 +31,14 @@ from pyharness.history import Op
 MAX_LISTED = 50
 
 
-def requested_faults(spec: object) -> list[str]:
-    """``"partition-isolate-one,kill"`` -> ``["partition", "kill"]``: the
-    fault names that nemesis ops carry (``start-partition``...)."""
+def requested_faults(spec: object, kinds: object = None) -> list[str]:
+    """The fault names that nemesis ops carry (``start-partition``...) for the
+    ``--nemesis`` spec: the run's ``fault-kinds`` (recorded in ``test.json``
+    from the fault registry, which maps each name to its kind) when it has
+    them. Older runs lack them; for those, ``"partition-isolate-one,kill"``
+    -> ``["partition", "kill"]`` by name, the only variants they knew."""
+    if isinstance(kinds, list) and all(isinstance(k, str) for k in kinds):
+        return list(dict.fromkeys(kinds))
     if not isinstance(spec, str):
         return []
     out: list[str] = []
@@ -50,7 +55,7 @@ class FaultsChecker:
     def check(self, test: Mapping[str, Any], history: Sequence[Op]) -> dict[str, Any]:
         options = test.get("options")
         spec = options.get("nemesis") if isinstance(options, Mapping) else None
-        wanted = requested_faults(spec)
+        wanted = requested_faults(spec, test.get("fault-kinds"))
         per: dict[str, dict[str, int]] = {
             f: {"started": 0, "in-effect": 0, "not-in-effect": 0} for f in wanted}
         missed: list[dict[str, Any]] = []

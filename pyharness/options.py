@@ -65,6 +65,20 @@ class Option:
         return self.allowed(value)
 
 
+def distinct(options: Sequence[Option]) -> tuple[Option, ...]:
+    """``options``, once it is sure that no two share a field or a flag: a
+    workload's or a fault's option named like one of the run's own would
+    silently shadow it in flags, scenario keys and ``test.json``."""
+    seen: dict[str, Option] = {}
+    for o in options:
+        for name in (o.field, o.flag):
+            if name in seen:
+                raise ValueError(f"option {o.flag} ({o.group or 'run'}) clashes with "
+                                 f"{seen[name].flag} ({seen[name].group or 'run'})")
+            seen[name] = o
+    return tuple(options)
+
+
 KIND_WORDS = {"int": "an integer", "float": "a number", "str": "a string",
                "bool": "true or false", "path": "a path"}
 

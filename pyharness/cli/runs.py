@@ -58,7 +58,11 @@ def _with_declared_options(command: Any) -> Any:
                            ("workload", workloads.options())):
         at = next(i for i, p in enumerate(params) if p.name == after) + 1
         added = []
+        taken = {p.name for p in params}
         for o in options:
+            if o.field in taken:  # a contributor's slip: say which, not "duplicate parameter"
+                raise TypeError(f"option {o.flag} ({o.group}) clashes with one of the "
+                                f"run's own options")
             kind: Any = _KIND_TYPES[o.kind]
             annotation = Annotated[kind | None if o.nullable else kind,  # type: ignore[operator]
                                    typer.Option(o.flag, help=o.help)]

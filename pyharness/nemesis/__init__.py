@@ -23,6 +23,7 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pyharness.gen.client import Nemesis
@@ -76,11 +77,19 @@ def parse_spec(spec: str) -> list[str]:
 def fault(name: str, opts: Mapping[str, Any] | None = None,
           nodes: Sequence[str] = ()) -> Fault:
     """The fault ``name`` (a ``--nemesis`` name), built by its kind from
-    ``opts`` (its options; defaults from the registry)."""
+    ``opts`` (its options; defaults from the registry). ValueError, one line
+    naming the option, for a value its kind does not allow: callers other
+    than ``pyharness test`` (the bench, a test) get the same checks."""
     kind = registry.kind_of(name)
     if kind is None:
         raise _usage(name)
     values = {**(opts or {}), **registry.option_values(opts or {})}
+    for o in kind.options:
+        if o.kind == "path" and isinstance(values[o.field], str):
+            values[o.field] = Path(values[o.field])  # as the command line parses it
+        expected = o.expected(values[o.field])
+        if expected is not None:
+            raise ValueError(f"{o.flag} must be {expected}, got {values[o.field]!r}")
     return kind.make(kind, name, values, list(nodes))
 
 

@@ -117,11 +117,15 @@ _loaded = False
 
 
 def register(kind: FaultKind) -> FaultKind:
-    """Add ``kind``; ValueError if one of its names or options is taken."""
+    """Add ``kind``; ValueError if one of its names or options is taken, or
+    if it has variants but no ``group`` (two variants of one kind in one
+    ``--nemesis`` would drive the same fault twice)."""
     taken = {n for k in _KINDS.values() for n in k.names}
     clash = sorted(set(kind.names) & taken)
     if clash:
         raise ValueError(f"fault {kind.name}: name {clash[0]!r} is registered already")
+    if kind.variants and not kind.group:
+        raise ValueError(f"fault {kind.name}: a kind with variants needs a group")
     fields = {o.field for k in _KINDS.values() for o in k.options}
     for o in kind.options:
         if o.group != "faults":
@@ -141,13 +145,15 @@ def _load() -> None:
     global _loaded
     if _loaded:
         return
-    _loaded = True
     from pyharness.nemesis import kinds as package
 
     found = sorted(m.name for m in pkgutil.iter_modules(package.__path__))
     first = [n for n in package.FIRST if n in found]
     for name in [*first, *(n for n in found if n not in first)]:
         importlib.import_module(f"{package.__name__}.{name}")
+    # Only now: a kind module that failed to import leaves the registry
+    # unloaded, so the next call raises again instead of serving a partial one.
+    _loaded = True
 
 
 def all_kinds() -> list[FaultKind]:

@@ -45,6 +45,7 @@ from pyharness.history import INVOKE, HistoryWriter, Op, store
 from pyharness.nemesis import partition, registry, targets
 from pyharness.options import (
     Option,
+    distinct,
     interval,
     one_of,
     parsed_by,
@@ -87,7 +88,7 @@ def _not_dir(p: Path) -> str | None:
     return "a file, not a directory" if p.is_dir() else None
 
 
-OPTIONS: tuple[Option, ...] = (
+OPTIONS: tuple[Option, ...] = distinct((
     Option("workload", "--workload", "str", one_of(workloads.names)),
     Option("nemesis", "--nemesis", "str", parsed_by(nemesis.parse_spec)),
     Option("nemesis_targets", "--nemesis-targets", "str", parsed_by(targets.parse),
@@ -121,7 +122,7 @@ OPTIONS: tuple[Option, ...] = (
            nullable=True),
     *workloads.options(),  # every workload's own, from its module
     *registry.options(),  # every fault's own, from its registration
-)
+))
 BY_FIELD = {o.field: o for o in OPTIONS}
 BY_KEY = {o.key: o for o in OPTIONS}
 
@@ -241,6 +242,11 @@ def check_grudge_hosts(opts: TestOptions, nodes: Sequence[str]) -> None:
 
 class Terminated(KeyboardInterrupt):
     """SIGTERM, handled like Ctrl-C: heal, then exit."""
+
+
+def _fault_kinds(spec: str) -> list[str]:
+    kinds = (registry.kind_of(p) for p in nemesis.parse_spec(spec))
+    return list(dict.fromkeys(k.name for k in kinds if k is not None))
 
 
 @contextmanager
@@ -378,6 +384,9 @@ def execute(opts: TestOptions, console: Console,
         "nodes": {n.name: {"address": n.address, "client_port": n.client_port} for n in nodes},
         "op_timeout": opts.op_timeout,
         "start_wall_ns": time.time_ns(),
+        # What each --nemesis name is a kind of (partition-halves: partition),
+        # so the faults checker knows which ops to expect without the registry.
+        "fault-kinds": _fault_kinds(opts.nemesis),
     }
     test["key_prefix"] = f"/pyharness/{test['run_id']}"
     if tls is not None:  # the v3 clients read these

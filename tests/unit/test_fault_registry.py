@@ -22,6 +22,7 @@ import yaml
 from pyharness import nemesis
 from pyharness.nemesis import registry
 from pyharness.nemesis.registry import FaultKind, Step
+from pyharness.options import Option
 from tests.conftest import ROOT
 
 PLAYBOOKS = ROOT / "playbooks"
@@ -131,6 +132,42 @@ def test_a_name_or_option_cannot_be_registered_twice() -> None:
     with pytest.raises(ValueError, match="--kill-start-timeout is registered already"):
         registry.register(twin)
     assert registry.kind_of("kill2") is None
+
+
+def test_a_kind_cannot_shadow_a_run_option_or_have_ungrouped_variants() -> None:
+    from pyharness.options import distinct
+    from pyharness.run.testrun import OPTIONS
+
+    kill = registry.kind_of("kill")
+    assert kill is not None
+    shadow = Option("time_limit", "--time-limit", "int", group="faults", default=1)
+    with pytest.raises(ValueError, match=r"^option --time-limit \(faults\) clashes with "
+                                         r"--time-limit \(run\)$"):
+        distinct((*OPTIONS, shadow))
+    code = ("from pyharness.nemesis import registry\n"
+            "k = registry.kind_of('kill')\n"
+            "registry.register(registry.FaultKind('kill3', 'x', k.start, k.stop, k.heal,\n"
+            "    k.make, (registry.Option('time_limit', '--time-limit', 'int',\n"
+            "             group='faults', default=1),)))\n"
+            "from pyharness.cli import app\napp(['test', '--help'])\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       timeout=120, cwd=ROOT)
+    assert r.returncode != 0
+    assert "option --time-limit (faults) clashes with one of the run's own options" in r.stderr
+    split = FaultKind("kill4", "x", kill.start, kill.stop, kill.heal, kill.make,
+                      variants=("kill4-fast",))
+    with pytest.raises(ValueError, match="a kind with variants needs a group"):
+        registry.register(split)
+    assert registry.kind_of("kill3") is None and registry.kind_of("kill4-fast") is None
+
+
+def test_building_a_fault_checks_its_options_for_every_caller() -> None:
+    with pytest.raises(ValueError, match=r"^--loss-probability must be a probability in "
+                                         r"\(0, 1\], got 3$"):
+        nemesis.fault("loss", {"loss_probability": 3}, ["n1"])
+    with pytest.raises(ValueError, match=r"^--kill-start-timeout must be an integer"):
+        nemesis.fault("kill", {"kill_start_timeout": "soon"}, ["n1"])
+    assert nemesis.fault("loss", {"loss_probability": 0.5}, ["n1"]).name == "loss"
 
 
 # --- A new fault, added as a contributor would: one registration, reusing a role.

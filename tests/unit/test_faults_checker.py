@@ -25,6 +25,18 @@ def _test(spec: str) -> dict:
 def test_requested_faults_name_what_ops_carry() -> None:
     assert requested_faults("partition-isolate-one,kill") == ["partition", "kill"]
     assert requested_faults("none") == [] and requested_faults(None) == []
+    # A run records each name's kind from the registry; that wins over names.
+    assert requested_faults("halves-ish,kill", ["partition", "kill"]) == ["partition", "kill"]
+
+
+def test_the_runs_recorded_fault_kinds_decide_what_is_expected() -> None:
+    h = (_nem("start-kill", 1 * S, 0, hosts=["n1"], verified={"n1": "port closed"},
+              unverified={})
+         + _nem("stop-kill", 2 * S, 2, hosts=["n1"], verified={"n1": "listening"},
+                unverified={}))
+    r = FaultsChecker().check({"options": {"nemesis": "freeze,kill"},
+                               "fault-kinds": ["pause", "kill"]}, h)
+    assert r["valid?"] == "unknown" and "pause" in r["reason"]
 
 
 def test_every_fault_in_effect_is_valid() -> None:
