@@ -189,11 +189,16 @@ class Ansible:
         elapsed = time.monotonic() - t0
         events = list(r.events)
         failures = []
-        for ev in events:
+        # A host stops at a failure unless a rescue caught it: a failure
+        # followed by more tasks on its host was rescued, and the play went
+        # on (heal.yml's steps do this, then fail naming each step).
+        last_task = {ev.get("event_data", {}).get("host"): i for i, ev in enumerate(events)
+                     if (ev.get("event") or "").startswith("runner_on_")}
+        for i, ev in enumerate(events):
             kind = ev.get("event")
             if kind in ("runner_on_failed", "runner_on_unreachable"):
                 data = ev.get("event_data", {})
-                if data.get("ignore_errors"):
+                if data.get("ignore_errors") or last_task.get(data.get("host")) != i:
                     continue
                 failures.append(HostFailure(
                     host=data.get("host", "?"), task=data.get("task", "?"),

@@ -1,8 +1,11 @@
-"""Fixtures for driving the CLI in-process with every host out of reach."""
+"""Fixtures for driving the CLI in-process with every host out of reach, and
+a private network namespace for tests that run real iptables."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -40,3 +43,15 @@ def invoke(*args: str | Path) -> Result:
     """``pyharness ARGS`` in-process."""
     from pyharness.cli import app
     return CliRunner().invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture
+def netns() -> Iterator[str]:
+    """A fresh network namespace, deleted afterwards: real iptables and tc
+    in it touch nothing of the machine's."""
+    name = f"pyh-test-{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        yield name
+    finally:
+        subprocess.run(["ip", "netns", "delete", name], check=False)
