@@ -38,6 +38,31 @@ def _q(v: Any) -> str:
     return shlex.quote(str(v))
 
 
+# Options whose value the kernel prints back as given (an address gains its
+# "/32", which a substring check allows). A probability is printed with more
+# digits, so it is not compared; its match, "-m statistic", is.
+_STABLE = ("-m", "-j", "-s", "-d", "-p", "-i", "-o", "--dport", "--sport", "--mode")
+
+
+def _rule_checks(rules: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Lines that read each rule back, and ``elif`` branches: rule N as read
+    back carries rule N's matches and target, as whole words (an address may
+    gain its "/32"). Counting rules alone would take an ACCEPT for a DROP."""
+    read = ["has() { case \"$1\" in *\" $2 \"*|*\" $2/\"*) return 0;; esac; return 1; }"]
+    branches: list[str] = []
+    for i, rule in enumerate(rules, start=1):
+        tokens = rule.split()
+        parts = [f"{t} {tokens[j + 1]}" for j, t in enumerate(tokens[:-1]) if t in _STABLE]
+        if not parts:
+            continue
+        read.append(f'rule_{i}=" $(printf \'%s\\n\' "$after" | grep -- "^-A $chain " '
+                    f'| sed -n {i}p) "')
+        test = " && ".join(f'has "$rule_{i}" {_q(p)}' for p in parts)
+        branches += [f"elif ! {{ {test}; }}; then",
+                     f"  unverified={_q(f'rule {i} of ')}\"$chain\"{_q(f' is not: {rule}')}"]
+    return read, branches
+
+
 def iptables_chain(chain: str, rules: Sequence[str] = (), jump_from: str = "INPUT",
                    state: str = "present", iptables: str = "iptables", table: str = "filter",
                    report: bool = True) -> str:
@@ -64,6 +89,7 @@ def iptables_chain(chain: str, rules: Sequence[str] = (), jump_from: str = "INPU
         "unverified=",
     ]
     if state == "present":
+        checks = _rule_checks(rules)
         want = "\n".join([f"-N {chain}", *(f"-A {chain} {r}" for r in rules)])
         lines += [
             f"want={_q(want)}",
@@ -90,10 +116,12 @@ def iptables_chain(chain: str, rules: Sequence[str] = (), jump_from: str = "INPU
             'parent_rules=$("$ipt" -w -t "$table" -S "$parent")',
             'first=$(printf \'%s\\n\' "$parent_rules" | sed -n 2p)',
             'count=$(printf \'%s\\n\' "$after" | grep -c -- "^-A $chain " || true)',
+            *checks[0],
             'if [ "$first" != "-A $parent -j $chain" ]; then',
             '  unverified="$parent does not jump first to $chain"',
             f'elif [ "$count" != {len(rules)} ]; then',
             f'  unverified="$chain holds $count rules, not {len(rules)}"',
+            *checks[1],
             "else",
             '  evidence="$parent jumps first to $chain: $(printf \'%s\\n\' "$after" '
             '| sed -n "s/^-A $chain //p" | paste -sd";" -)"',

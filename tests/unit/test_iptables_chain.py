@@ -13,7 +13,7 @@ import importlib.util
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -34,14 +34,6 @@ DROP_A = "-s 10.99.0.1/32 -j DROP"
 DROP_B = "-s 10.99.0.2/32 -j DROP"
 
 
-@pytest.fixture
-def netns() -> Iterator[str]:
-    name = f"pyh-ipt-{os.getpid()}"
-    subprocess.run(["ip", "netns", "add", name], check=True)
-    try:
-        yield name
-    finally:
-        subprocess.run(["ip", "netns", "delete", name], check=False)
 
 
 def _run(ns: str, script: str) -> subprocess.CompletedProcess[str]:
@@ -104,6 +96,41 @@ def test_a_rule_the_kernel_prints_otherwise_is_still_seen_as_unchanged(netns: st
     r = _apply(netns, [rule])
     assert r.stdout.splitlines()[0] == "pyharness: unchanged"
     assert "statistic" in r.stdout and "verified" in r.stdout
+
+
+def _lying_restore(tmp_path: Path, sed: str) -> str:
+    """An ``iptables`` whose ``-restore`` edits the rules it loads with ``sed``."""
+    fake = tmp_path / "bin"
+    fake.mkdir(exist_ok=True)
+    real = shutil.which("iptables")
+    assert real is not None
+    if not (fake / "iptables").exists():
+        (fake / "iptables").symlink_to(real)
+    (fake / "iptables-restore").write_text(
+        f"#!/bin/sh\nsed {sed!r} | {real}-restore \"$@\"\n")
+    (fake / "iptables-restore").chmod(0o755)
+    return str(fake / "iptables")
+
+
+def test_a_rule_that_is_not_the_one_asked_for_is_unverified(netns: str,
+                                                             tmp_path: Path) -> None:
+    """ACCEPT loaded where DROP was asked for: the count of rules is right,
+    the fault is not in effect."""
+    rules = ["-i lo -j RETURN", "-m statistic --mode random --probability 0.3 -j DROP"]
+    r = _apply(netns, rules, iptables=_lying_restore(tmp_path, "s/-j DROP/-j ACCEPT/"))
+    assert r.returncode == 1
+    assert r.stdout.splitlines()[-1] == (
+        "pyharness: unverified (rule 2 of PYH-T is not: "
+        "-m statistic --mode random --probability 0.3 -j DROP)")
+    # An address the kernel prints with its /32 still counts as the one given...
+    rule = "-s 10.99.0.1 -p tcp --dport 2380 -j DROP"
+    ok = _apply(netns, [rule])
+    assert ok.returncode == 0 and "pyharness: verified" in ok.stdout, ok.stdout
+    # ...and a longer address that merely starts like it does not.
+    near = _apply(netns, [rule, DROP_B],
+                  iptables=_lying_restore(tmp_path, "s/10.99.0.1 /10.99.0.10 /"))
+    assert near.returncode == 1
+    assert near.stdout.splitlines()[-1] == f"pyharness: unverified (rule 1 of PYH-T is not: {rule})"
 
 
 def test_another_table_and_parent(netns: str) -> None:
