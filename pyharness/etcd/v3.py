@@ -35,9 +35,11 @@ member's local state without consulting the leader: faster, possibly stale.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import ssl
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -230,6 +232,16 @@ def range_request(key: Bytes, serializable: bool = False) -> Request:
     return "/kv/range", body
 
 
+def prefix_body(prefix: Bytes) -> dict[str, Any]:
+    """A range or deleterange body covering every key starting with ``prefix``."""
+    return {"key": _enc(prefix), "range_end": _enc(prefix_end(_b(prefix)))}
+
+
+def kvs(answer: dict[str, Any]) -> list[KV]:
+    """A range answer's keys."""
+    return [_kv(kv) for kv in answer.get("kvs", [])]
+
+
 def first_kv(answer: dict[str, Any]) -> KV | None:
     """A range answer's only key, or None when absent."""
     kvs = answer.get("kvs", [])
@@ -317,53 +329,58 @@ class Connection:
 
     def get_prefix(self, prefix: Bytes) -> list[KV]:
         """Every key starting with ``prefix``, in one linearizable read."""
-        body = {"key": _enc(prefix), "range_end": _enc(prefix_end(_b(prefix)))}
-        return [_kv(kv) for kv in self.call("/kv/range", body).get("kvs", [])]
+        return kvs(self.call("/kv/range", prefix_body(prefix)))
 
     def delete_prefix(self, prefix: Bytes) -> int:
         """Delete every key starting with ``prefix``; returns how many."""
-        body = {"key": _enc(prefix), "range_end": _enc(prefix_end(_b(prefix)))}
-        return int(self.call("/kv/deleterange", body).get("deleted", 0))
+        return int(self.call("/kv/deleterange", prefix_body(prefix)).get("deleted", 0))
 
     def watch(self, key: Bytes, start_revision: int, timeout: float) -> bool:
         """Wait until ``key`` changes at or after ``start_revision``; False if
         ``timeout`` passed first. True also when that revision was compacted
-        away: the caller re-reads either way.
+        away: the caller re-reads either way."""
+        body = {"create_request": {"key": _enc(key), "start_revision": str(start_revision)}}
+        answer = WatchAnswer(start_revision=start_revision)
+        with contextlib.closing(self._stream(body, timeout)) as messages:
+            for msg, status in messages:
+                if _watch_message(msg, answer, status) or answer.events:
+                    return True
+        return False
+
+    def _stream(self, body: dict[str, Any], window_s: float
+                ) -> Iterator[tuple[dict[str, Any], int]]:
+        """One watch's messages as they arrive, with the HTTP status, until
+        ``window_s`` is over (the whole window, not one read, is bounded).
 
         The gateway streams one JSON object per line on a chunked response
-        that never ends by itself; the connection is closed when we are done.
-        """
-        body = {"create_request": {"key": _enc(key), "start_revision": str(start_revision)}}
+        that never ends by itself: a stream that ends raises, and the
+        connection is closed when the caller is done."""
         t = self.pool.timeout
         assert isinstance(t, urllib3.Timeout)
+        deadline = time.monotonic() + window_s
         r = self.pool.urlopen("POST", self.prefix + "/watch", body=json.dumps(body).encode(),
                               headers=self._headers(), retries=False, redirect=False,
                               preload_content=False,
                               timeout=urllib3.Timeout(connect=t.connect_timeout,
-                                                      read=max(timeout, 0.01)))
+                                                      read=max(window_s, 0.01)))
         try:
             if r.status != 200:
                 raise EtcdV3Error(r.status, None, r.read(200).decode(errors="replace"))
             buf = b""
-            while True:
+            sock = getattr(r.connection, "sock", None)
+            while (left := deadline - time.monotonic()) > 0:
+                if sock is not None:
+                    sock.settimeout(max(left, 0.001))
                 try:
-                    chunk = r.read1(4096)
+                    chunk = r.read1(65536)
                 except ReadTimeoutError:
-                    return False
+                    return  # a read that timed out ends the stream: the window is over
                 if not chunk:
                     raise ProtocolError("watch stream ended")
                 buf += chunk
                 while b"\n" in buf:
                     line, buf = buf.split(b"\n", 1)
-                    msg = json.loads(line)
-                    if "error" in msg:
-                        err = msg["error"]
-                        raise EtcdV3Error(r.status, err.get("grpc_code") or err.get("code"),
-                                          str(err.get("message", "")))
-                    result = msg.get("result", {})
-                    if (result.get("events") or result.get("canceled")
-                            or int(result.get("compact_revision", 0))):
-                        return True
+                    yield json.loads(line), r.status
         finally:
             r.close()
             r.release_conn()
@@ -388,41 +405,16 @@ class Connection:
         body: dict[str, Any] = {"create_request": {
             "key": _enc(prefix), "range_end": _enc(prefix_end(_b(prefix))),
             "start_revision": str(start_revision), "prev_kv": prev_kv}}
-        t = self.pool.timeout
-        assert isinstance(t, urllib3.Timeout)
         answer = WatchAnswer(start_revision=start_revision)
-        deadline = time.monotonic() + window_s
-        r = self.pool.urlopen("POST", self.prefix + "/watch", body=json.dumps(body).encode(),
-                              headers=self._headers(), retries=False, redirect=False,
-                              preload_content=False,
-                              timeout=urllib3.Timeout(connect=t.connect_timeout,
-                                                      read=max(window_s, 0.01)))
         try:
-            if r.status != 200:
-                raise EtcdV3Error(r.status, None, r.read(200).decode(errors="replace"))
-            buf = b""
-            sock = getattr(r.connection, "sock", None)
-            while (left := deadline - time.monotonic()) > 0:
-                if sock is not None:
-                    sock.settimeout(max(left, 0.001))  # the window, not one read, is bounded
-                try:
-                    chunk = r.read1(65536)
-                except ReadTimeoutError:
-                    return answer  # a read that timed out ends the stream: the window is over
-                if not chunk:
-                    raise ProtocolError("watch stream ended")
-                buf += chunk
-                while b"\n" in buf:
-                    line, buf = buf.split(b"\n", 1)
-                    if _watch_message(json.loads(line), answer, r.status):
-                        return answer
+            with contextlib.closing(self._stream(body, window_s)) as messages:
+                for msg, status in messages:
+                    if _watch_message(msg, answer, status):
+                        break
             return answer
         except Exception as e:
             e.answer = answer  # type: ignore[attr-defined]
             raise
-        finally:
-            r.close()
-            r.release_conn()
 
     def txn(self, compare: list[dict[str, Any]], success: list[dict[str, Any]],
             failure: list[dict[str, Any]] | None = None) -> TxnResult:
