@@ -12,15 +12,20 @@ pays all that *ahead* of the request. It is one ``ansible-playbook`` run of
 3. runs the requested role tasks (``partition/apply.yml``, ...) on the
    requested hosts, over the open connections, and ends.
 
-As soon as one agent has served its request the next one is started, so it is
-warm by the time the schedule asks again. Every request is an ordinary role
-task list, the same ones the stand-alone playbooks run, and yields the same
-events; the result is an ordinary :class:`PlaybookResult`.
+``POOL_SIZE`` agents are kept warm: a request goes to the oldest one already
+waiting, and a replacement starts as soon as it has served. Under load an
+agent takes seconds to warm up, longer than the schedule leaves between two
+faults; with a second one waiting, a request never waits for a start-up.
+Each agent is a process of its own, at a higher CPU priority than the
+driver and the cluster. Every request is an ordinary role task list, the
+same ones the stand-alone playbooks run, and yields the same events; the
+result is an ordinary :class:`PlaybookResult`.
 
 Only the fault registry's steps go through the agent (each is one role
 task file, :func:`pyharness.nemesis.registry.routes`); any other playbook
-(heal.yml, setup.yml...) runs plainly. An agent watches the driver's pid and gives up when it dies,
-and ``close`` ends the waiting agent and the SSH masters.
+(heal.yml, setup.yml...) runs plainly. An agent watches the driver's pid and
+gives up when it dies, and ``close`` ends the waiting agents and the SSH
+masters.
 """
 
 from __future__ import annotations
@@ -37,10 +42,9 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import ansible_runner
 
 from pyharness.control import paths
 from pyharness.control.ansible import Ansible, HostFailure, PlaybookResult
@@ -50,6 +54,10 @@ log = logging.getLogger(__name__)
 
 _WAIT_SCRIPT = Path(__file__).with_name("agent_wait.py")
 _READY_TIMEOUT_S = 60.0  # an agent not waiting by then is broken: run plainly
+# Agents kept warm. One serves a request while the next is already waiting:
+# under load an agent takes longer to warm up (about 3 s on the lab) than the
+# schedule leaves between two faults, and a request would wait for it.
+POOL_SIZE = 2
 _RUN_TIMEOUT_S = 300.0
 
 
@@ -65,21 +73,56 @@ def _failure_message(res: Mapping[str, Any]) -> str:
     return "no message"
 
 
+# The nemesis is the test's control plane: a fault that lands seconds late
+# under load is a weaker test (and a slower schedule). On a busy host, and on
+# the lab where driver, Ansible and every member share the CPUs, the agent's
+# process, its ansible-playbook, workers and SSH masters get a higher CPU
+# priority (needs root or CAP_SYS_NICE; else they keep the driver's).
+AGENT_NICE = -10
+
+# The agent runs ansible-runner in a process of its own, not in a thread of
+# the driver: there it would share the driver's interpreter lock with every
+# client thread, drain ansible-playbook's output late under load, and each
+# task would wait on that.
+_RUN_CODE = "import json, sys\nimport ansible_runner\nansible_runner.run(**json.load(sys.stdin))\n"
+
+
+@dataclass
+class _Finished:
+    """What an agent's run left in its artifacts: its events and outcome."""
+
+    events: list[dict[str, Any]]
+    status: str
+    rc: int | None
+    stats: dict[str, Any]
+
+
 class _Agent:
-    """One ansible-runner run of the agent playbook, in a daemon thread: an
-    idle agent must never keep the driver's interpreter from exiting (its
-    waiting step notices the driver is gone and ends the run)."""
+    """One ansible-runner run of the agent playbook, in a process of its own
+    (its own session: Ctrl-C at the terminal is the driver's to handle). It
+    never outlives the driver: its waiting step notices the driver is gone
+    and ends the run."""
 
     def __init__(self, owner: AgentRunner, ident: str) -> None:
         self.ident = ident
-        self.runner: Any = None
-        self.error: BaseException | None = None
+        self.error: str | None = None
+        self.artifacts = owner.data_dir / "artifacts" / ident
+        # Each agent has its own FIFO, so that a request goes to the agent
+        # chosen for it, and its own vars file, which its last play loads
+        # (vars_files): the request's variables cost no task.
+        self.fifo = owner.data_dir / f"{ident}.fifo"
+        self.vars_file = owner.data_dir / f"{ident}.vars.json"
+        with contextlib.suppress(FileNotFoundError):
+            self.fifo.unlink()
+        os.mkfifo(self.fifo, 0o600)
+        self.vars_file.write_text("{}\n")
         kwargs = dict(
             private_data_dir=str(owner.data_dir),
             project_dir=str(paths.ROOT),
             playbook=str(paths.PLAYBOOKS / "nemesis-agent.yml"),
             inventory=str(owner.inventory),
-            extravars={**owner.extravars, "agent_fifo": str(owner.fifo),
+            extravars={**owner.extravars, "agent_fifo": str(self.fifo),
+                       "agent_vars_file": str(self.vars_file),
                        "agent_driver_pid": os.getpid(),
                        "agent_wait_script": str(_WAIT_SCRIPT),
                        "agent_max_wait": owner.max_wait_s},
@@ -90,18 +133,85 @@ class _Agent:
             rotate_artifacts=0,
             suppress_env_files=True,  # see pyharness.control.ansible
         )
-
-        def run() -> None:
-            try:
-                self.runner = ansible_runner.run(**kwargs)
-            except BaseException as e:  # recorded; the op then reports it
-                self.error = e
-
-        self.thread = threading.Thread(target=run, name=f"nemesis-agent-{ident}", daemon=True)
-        self.thread.start()
+        self.stderr = owner.data_dir / f"{ident}.stderr"
+        with self.stderr.open("wb") as err:
+            self.proc = subprocess.Popen([sys.executable, "-c", _RUN_CODE],
+                                         stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                         stderr=err, start_new_session=True,
+                                         env={**os.environ, **owner.env})
+        try:  # before it has imported ansible_runner, so its children inherit it
+            os.setpriority(os.PRIO_PROCESS, self.proc.pid, AGENT_NICE)
+        except OSError as e:
+            log.debug("nemesis agent keeps the driver's CPU priority: %s", e)
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps(kwargs, default=str).encode())
+        self.proc.stdin.close()
 
     def alive(self) -> bool:
-        return self.thread.is_alive()
+        return self.proc.poll() is None
+
+    def wait(self, timeout: float) -> None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout)
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, 9)
+        self.wait(10)
+
+    def finished(self) -> _Finished | None:
+        """The run's events and outcome, once its process has ended."""
+        if self.alive():
+            return None
+        events = []
+        for f in (self.artifacts / "job_events").glob("*.json"):
+            with contextlib.suppress(OSError, ValueError):
+                events.append(json.loads(f.read_text()))
+        events.sort(key=lambda e: int(e.get("counter", 0)))
+        status = _read(self.artifacts / "status")
+        rc = _read(self.artifacts / "rc")
+        if not status:
+            tail = _read(self.stderr).strip().splitlines()[-1:]
+            self.error = tail[0][:300] if tail else f"exited with {self.proc.returncode}"
+            return None
+        stats = next((e.get("event_data", {}) for e in reversed(events)
+                      if e.get("event") == "playbook_on_stats"), {})
+        return _Finished(events, status, int(rc) if rc.strip().lstrip("-").isdigit() else None,
+                         dict(stats))
+
+    def writer(self) -> int | None:
+        """A write end of this agent's FIFO if the agent is waiting on it
+        (it holds the read end), else None: still warming up."""
+        try:
+            return os.open(self.fifo, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError as e:
+            if e.errno != errno.ENXIO:  # ENXIO: no reader yet
+                raise
+            return None
+
+    def send(self, fd: int, request: Mapping[str, Any]) -> None:
+        """Hand ``request`` to this agent: its variables to the vars file
+        first, then the line its waiting step reads."""
+        tmp = self.vars_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(request.get("vars") or {}))
+        tmp.replace(self.vars_file)
+        line = {k: v for k, v in request.items() if k != "vars"}
+        try:
+            os.write(fd, (json.dumps(line) + "\n").encode())
+        finally:
+            os.close(fd)
+
+    def remove_files(self) -> None:
+        for f in (self.fifo, self.vars_file):
+            with contextlib.suppress(OSError):
+                f.unlink()
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(errors="replace")
+    except OSError:
+        return ""
 
 
 class AgentRunner:
@@ -127,10 +237,6 @@ class AgentRunner:
         self.plain = Ansible(self.inventory, data_dir / "plain", extravars)
         # Unix socket paths are short (108 bytes): keep the masters in /tmp.
         self.cp_dir = Path(tempfile.mkdtemp(prefix="pyh-cp-"))
-        self.fifo = data_dir / "agent.fifo"
-        with contextlib.suppress(FileNotFoundError):
-            self.fifo.unlink()
-        os.mkfifo(self.fifo, 0o600)
         venv_bin = str(Path(sys.executable).parent)
         self.env = {
             "ANSIBLE_CONFIG": str(paths.ROOT / "ansible.cfg"),
@@ -141,37 +247,46 @@ class AgentRunner:
         }
         self._lock = threading.Lock()
         self._seq = 0
-        self._agent: _Agent | None = None
+        self._pool: list[_Agent] = []  # oldest first
+        self._last: _Agent | None = None  # the last agent that ended, for messages
         self._closed = False
-        self._spawn()
+        self._fill()
 
-    def _spawn(self) -> None:
-        self._seq += 1
-        try:
-            self._agent = _Agent(self, f"{self._seq:03d}-agent")
-        except Exception:  # no agent: every op runs as a plain playbook
-            log.exception("nemesis agent failed to start")
-            self._agent = None
+    def _fill(self) -> None:
+        """Start agents until ``POOL_SIZE`` are warm or warming."""
+        self._prune()
+        while len(self._pool) < POOL_SIZE:
+            self._seq += 1
+            try:
+                self._pool.append(_Agent(self, f"{self._seq:03d}-agent"))
+            except Exception:  # no agent: every op runs as a plain playbook
+                log.exception("nemesis agent failed to start")
+                return
 
-    def _send(self, request: Mapping[str, Any], deadline: float) -> bool:
-        """Write one request line; False if no agent came to read it."""
-        line = (json.dumps(request) + "\n").encode()
+    def _prune(self) -> None:
+        """Drop agents whose run ended (an error, or no request in time)."""
+        alive = []
+        for agent in self._pool:
+            if agent.alive():
+                alive.append(agent)
+            else:
+                self._last = agent
+                agent.remove_files()
+        self._pool = alive
+
+    def _ready(self, deadline: float) -> tuple[_Agent, int] | None:
+        """The oldest agent waiting for a request, with a write end of its
+        FIFO; None if none is waiting by ``deadline`` or every agent ended."""
         while time.monotonic() < deadline:
-            if self._agent is None or not self._agent.alive():
-                return False
-            try:
-                fd = os.open(self.fifo, os.O_WRONLY | os.O_NONBLOCK)
-            except OSError as e:
-                if e.errno != errno.ENXIO:  # ENXIO: no reader yet (still warming up)
-                    raise
-                time.sleep(0.01)
-                continue
-            try:
-                os.write(fd, line)
-            finally:
-                os.close(fd)
-            return True
-        return False
+            self._prune()
+            if not self._pool:
+                return None
+            for agent in self._pool:
+                fd = agent.writer()
+                if fd is not None:
+                    return agent, fd
+            time.sleep(0.01)
+        return None
 
     def run(self, playbook: str, extravars: Mapping[str, Any] | None = None,
             limit: str | None = None) -> PlaybookResult:
@@ -186,28 +301,31 @@ class AgentRunner:
         hosts_var = extravars.pop("fault_hosts", None)
         request = {"action": "run", "role": route[0], "tasks_from": route[1],
                    "vars": extravars, "hosts": self._hosts(hosts_var)}
-        agent = self._agent
         t0 = time.monotonic()
-        if agent is None or not self._send(request, t0 + _READY_TIMEOUT_S):
-            self._fell_back(playbook, agent)
-            self._stop_agent()
-            self._spawn()
+        ready = self._ready(t0 + _READY_TIMEOUT_S)
+        if ready is None:
+            self._fell_back(playbook, self._pool[0] if self._pool else self._last)
+            self._stop_agents()
+            self._fill()
             return self.plain.run(playbook, {**extravars, **({"fault_hosts": hosts_var}
                                                              if hosts_var else {})})
-        agent.thread.join(_RUN_TIMEOUT_S)
-        self._spawn()  # warm up the next one while the caller records this one
+        agent, fd = ready
+        self._pool.remove(agent)
+        agent.send(fd, request)
+        agent.wait(_RUN_TIMEOUT_S)
+        agent.remove_files()
+        # Replace it while the caller records this op; the other is warm.
+        self._fill()
         return self._result(playbook, agent, time.monotonic() - t0)
 
     def _fell_back(self, playbook: str, agent: _Agent | None) -> None:
         """Say once, where the user sees it, why faults run slower."""
         if agent is None:
             why = "it could not be started"
-        elif agent.error is not None:
-            why = f"it failed: {type(agent.error).__name__}: {agent.error}"
         elif not agent.alive():
-            r = agent.runner
-            why = (f"its run ended ({r.status}; see {self.data_dir / 'artifacts' / agent.ident})"
-                   if r is not None else "its run ended")
+            r = agent.finished()
+            why = (f"its run ended ({r.status}; see {agent.artifacts})" if r is not None
+                   else f"it failed: {agent.error} (see {agent.stderr})")
         else:
             why = f"it did not take a request within {_READY_TIMEOUT_S:g} s"
         log.warning("nemesis agent not ready (%s); running %s as a playbook", why, playbook)
@@ -227,12 +345,16 @@ class AgentRunner:
         return list(self._all_hosts)
 
     def _result(self, playbook: str, agent: _Agent, elapsed: float) -> PlaybookResult:
-        r = agent.runner
+        r = agent.finished()
         if r is None:  # still running after the timeout, or ansible-runner broke
-            why = "timed out" if agent.alive() else f"failed: {agent.error!r}"
+            if agent.alive():
+                agent.kill()
+                why = "timed out"
+            else:
+                why = f"failed: {agent.error} (see {agent.stderr})"
             return PlaybookResult(playbook=playbook, rc=-1, status=why, elapsed_s=elapsed,
-                                  artifact_dir=self.data_dir / "artifacts" / agent.ident)
-        events = list(r.events)
+                                  artifact_dir=agent.artifacts)
+        events = r.events
         failures = []
         for ev in events:
             kind = ev.get("event")
@@ -243,31 +365,31 @@ class AgentRunner:
                     host=data.get("host", "?"), task=data.get("task", "?"),
                     message=_failure_message(data.get("res", {})),
                     unreachable=kind == "runner_on_unreachable"))
-        status = r.status if not agent.alive() else "timeout"
         result = PlaybookResult(playbook=playbook, rc=r.rc if r.rc is not None else -1,
-                                status=status, elapsed_s=elapsed,
-                                artifact_dir=self.data_dir / "artifacts" / agent.ident,
-                                failures=failures, events=events, stats=dict(r.stats or {}))
+                                status=r.status, elapsed_s=elapsed,
+                                artifact_dir=agent.artifacts,
+                                failures=failures, events=events, stats=r.stats)
         log.info("nemesis agent: %s %s in %.2fs", playbook, result.status, elapsed)
         if not result.ok:
             log.error("nemesis agent: %s", result.error_line())
         return result
 
-    def _stop_agent(self) -> None:
-        agent, self._agent = self._agent, None
-        if agent is None or not agent.alive():
-            return
-        self._send_exit(agent)
-        agent.thread.join(30)
-        if agent.alive():
-            log.warning("nemesis agent %s did not stop", agent.ident)
-
-    def _send_exit(self, agent: _Agent) -> None:
-        self._agent = agent
-        try:
-            self._send({"action": "exit"}, time.monotonic() + 30)
-        finally:
-            self._agent = None
+    def _stop_agents(self) -> None:
+        agents, self._pool = self._pool, []
+        for agent in agents:
+            deadline = time.monotonic() + 30
+            while agent.alive() and time.monotonic() < deadline:
+                fd = agent.writer()
+                if fd is not None:
+                    agent.send(fd, {"action": "exit"})
+                    break
+                time.sleep(0.01)
+        for agent in agents:
+            agent.wait(30)
+            if agent.alive():
+                log.warning("nemesis agent %s did not stop; killing it", agent.ident)
+                agent.kill()
+            agent.remove_files()
 
     def close(self) -> None:
         """End the waiting agent and the SSH masters. Safe to call twice."""
@@ -275,10 +397,8 @@ class AgentRunner:
             if self._closed:
                 return
             self._closed = True
-            self._stop_agent()
+            self._stop_agents()
             for sock in self.cp_dir.iterdir() if self.cp_dir.exists() else []:
                 subprocess.run(["ssh", "-O", "exit", "-o", f"ControlPath={sock}", "unused"],
                                capture_output=True, timeout=10, check=False)
             shutil.rmtree(self.cp_dir, ignore_errors=True)
-            with contextlib.suppress(FileNotFoundError):
-                self.fifo.unlink()
