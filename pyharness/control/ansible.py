@@ -104,6 +104,28 @@ def _iso_ns(stamp: str) -> int:
     return int(datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() * 1e9)
 
 
+def host_failures(events: list[dict[str, Any]]) -> list[HostFailure]:
+    """The failures that stopped a host, from a run's events.
+
+    A host stops at a failure unless a rescue caught it: a failure followed
+    by more tasks on its host was rescued, and the play went on (heal.yml's
+    steps do this, then fail naming each step)."""
+    last_task = {ev.get("event_data", {}).get("host"): i for i, ev in enumerate(events)
+                 if (ev.get("event") or "").startswith("runner_on_")}
+    failures = []
+    for i, ev in enumerate(events):
+        kind = ev.get("event")
+        if kind in ("runner_on_failed", "runner_on_unreachable"):
+            data = ev.get("event_data", {})
+            if data.get("ignore_errors") or last_task.get(data.get("host")) != i:
+                continue
+            failures.append(HostFailure(
+                host=data.get("host", "?"), task=data.get("task", "?"),
+                message=_message(data.get("res", {})),
+                unreachable=kind == "runner_on_unreachable"))
+    return failures
+
+
 def _message(res: Mapping[str, Any]) -> str:
     """The first line of what the task said: modules lead with the summary.
     A suite script that could not see its effect says why on one line."""
@@ -188,22 +210,7 @@ class Ansible:
         )
         elapsed = time.monotonic() - t0
         events = list(r.events)
-        failures = []
-        # A host stops at a failure unless a rescue caught it: a failure
-        # followed by more tasks on its host was rescued, and the play went
-        # on (heal.yml's steps do this, then fail naming each step).
-        last_task = {ev.get("event_data", {}).get("host"): i for i, ev in enumerate(events)
-                     if (ev.get("event") or "").startswith("runner_on_")}
-        for i, ev in enumerate(events):
-            kind = ev.get("event")
-            if kind in ("runner_on_failed", "runner_on_unreachable"):
-                data = ev.get("event_data", {})
-                if data.get("ignore_errors") or last_task.get(data.get("host")) != i:
-                    continue
-                failures.append(HostFailure(
-                    host=data.get("host", "?"), task=data.get("task", "?"),
-                    message=_message(data.get("res", {})),
-                    unreachable=kind == "runner_on_unreachable"))
+        failures = host_failures(events)
         result = PlaybookResult(playbook=playbook, rc=r.rc if r.rc is not None else -1,
                                 status=r.status, elapsed_s=elapsed,
                                 artifact_dir=artifacts / ident, failures=failures,

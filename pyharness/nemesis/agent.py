@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from pyharness.control import paths
-from pyharness.control.ansible import Ansible, HostFailure, PlaybookResult
+from pyharness.control.ansible import Ansible, PlaybookResult, host_failures
 from pyharness.nemesis import registry
 
 log = logging.getLogger(__name__)
@@ -59,18 +59,6 @@ _READY_TIMEOUT_S = 60.0  # an agent not waiting by then is broken: run plainly
 # schedule leaves between two faults, and a request would wait for it.
 POOL_SIZE = 2
 _RUN_TIMEOUT_S = 300.0
-
-
-def _failure_message(res: Mapping[str, Any]) -> str:
-    for line in str(res.get("stdout") or "").splitlines():
-        if line.startswith("pyharness: unverified"):
-            return line.strip()[:400]
-    for k in ("msg", "stderr", "reason"):
-        v = res.get(k)
-        if v:
-            lines = [line.strip() for line in str(v).strip().splitlines() if line.strip()]
-            return " / ".join(lines[-3:])[:400]
-    return "no message"
 
 
 # The nemesis is the test's control plane: a fault that lands seconds late
@@ -355,16 +343,7 @@ class AgentRunner:
             return PlaybookResult(playbook=playbook, rc=-1, status=why, elapsed_s=elapsed,
                                   artifact_dir=agent.artifacts)
         events = r.events
-        failures = []
-        for ev in events:
-            kind = ev.get("event")
-            data = ev.get("event_data", {})
-            if kind in ("runner_on_failed", "runner_on_unreachable") \
-                    and not data.get("ignore_errors"):
-                failures.append(HostFailure(
-                    host=data.get("host", "?"), task=data.get("task", "?"),
-                    message=_failure_message(data.get("res", {})),
-                    unreachable=kind == "runner_on_unreachable"))
+        failures = host_failures(events)
         result = PlaybookResult(playbook=playbook, rc=r.rc if r.rc is not None else -1,
                                 status=r.status, elapsed_s=elapsed,
                                 artifact_dir=agent.artifacts,
