@@ -44,6 +44,13 @@ one *dominates* (can do everything it can):
 Budgets: a deadline and a cap on configurations held at once (frontier plus
 closure). Exceeding either gives the verdict ``"unknown"`` with a reason,
 never an unbounded run.
+
+*In competition.* A key whose frontier grows large also gets the
+depth-first search of :mod:`checkers.linear_dfs`, and the two
+take turns of equal time; the first definite answer wins (Knossos runs its
+two algorithms the same way). Each is fast where the other stalls: many
+concurrent state-dependent writes (appends) blow up this frontier, while many
+crashed ops blow up the depth-first search. Easy keys never pay for it.
 """
 
 from __future__ import annotations
@@ -54,6 +61,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from checkers.linear_dfs import DepthFirst
 from checkers.linear_prep import CLOSE, CRASH, OPEN, Problem
 from checkers.models import Call, Model
 
@@ -65,11 +73,26 @@ Verdict = bool | Literal["unknown"]
 Path = tuple[int, Any, tuple[int, ...] | None, Any, int] | None
 
 DEFAULT_MAX_CONFIGS = 500_000
-_MEMO_MAX = 2_000_000
+_MEMO_MAX = 500_000  # steps remembered; states may be long strings (kv)
+# A key also gets the depth-first search once it took this long and its
+# frontier (or one closure) grew past RIVAL_CONFIGS: a long history with a
+# small frontier is going well, and sharing its time would only slow it down.
+RIVAL_AFTER_S = 0.05
+RIVAL_CONFIGS = 1024
+RIVAL_SHARE_CROWDED = 3.0
+_RIVAL_STEPS = 256  # depth-first steps between looks at the clock
 
 
 class Abort(Exception):
     """A budget ran out; carries the reason."""
+
+
+class _Decided(Exception):
+    """The depth-first rival reached a verdict first."""
+
+    def __init__(self, result: SearchResult) -> None:
+        super().__init__()
+        self.result = result
 
 
 @dataclass
@@ -82,6 +105,7 @@ class SearchResult:
     prefix: list[int] = field(default_factory=list)  # entry ids, in linearization order
     max_frontier: int = 0
     explored: int = 0
+    timed_out: bool = False  # unknown because the deadline came, not a memory bound
 
 
 # U packs one 16-bit counter per crashed class; bit 15 of each is a guard bit, so
@@ -162,6 +186,11 @@ class Search:
         self.explored = 0
         self.on_frontier: Callable[[int, Frontier], None] | None = None  # for studies
         self.on_progress: Callable[[int], None] | None = None  # events done so far
+        self.rival: DepthFirst | None = None
+        self.rival_after_s = RIVAL_AFTER_S  # None: never start it
+        self._started = 0.0
+        self._turn = 0.0  # when this search's current turn began
+        self._frontier_size = 0
 
     # -- model steps, memoized: histories repeat the same few calls and states
     def step(self, s: Hashable, c: int) -> tuple[Hashable, ...]:
@@ -173,16 +202,76 @@ class Search:
             r = self.memo[k] = tuple(self.model.step(s, self.calls[c]))
         return r
 
-    def _check_time(self) -> None:
-        if self.deadline is not None and time.monotonic() > self.deadline:
+    def _check_time(self, crowded: bool = False) -> None:
+        now = time.monotonic()
+        if self.deadline is not None and now > self.deadline:
             raise Abort("time limit reached")
+        if self.rival is None:
+            if self.rival_after_s is None or now - self._started < self.rival_after_s \
+                    or not (crowded or self.max_frontier >= RIVAL_CONFIGS):
+                return
+            self.rival = DepthFirst(self.problem, self.model.init(), self.step, self.cid)
+        elif self.rival.gave_up is not None:
+            return
+        # Equal turns; a crowded frontier is struggling, and its rival gets
+        # three times its turn.
+        share = RIVAL_SHARE_CROWDED if crowded or self._crowded() else 1.0
+        self._rival_turn(now + share * (now - self._turn))
+        self._turn = time.monotonic()
+
+    def _crowded(self) -> bool:
+        return self._frontier_size >= RIVAL_CONFIGS
+
+    def _rival_turn(self, until: float | None) -> None:
+        """Run the depth-first search until ``until`` (or the deadline), or a verdict."""
+        rival = self.rival
+        assert rival is not None
+        if self.deadline is not None:
+            until = self.deadline if until is None else min(until, self.deadline)
+        while True:
+            verdict = rival.advance(_RIVAL_STEPS)
+            if verdict is not None:
+                raise _Decided(self._rival_result(verdict))
+            if rival.gave_up is not None:
+                return
+            if until is not None and time.monotonic() > until:
+                return
+
+    def _rival_result(self, verdict: bool) -> SearchResult:
+        rival = self.rival
+        assert rival is not None
+        explored = self.explored + rival.steps
+        if verdict:
+            return SearchResult(True, max_frontier=self.max_frontier, explored=explored)
+        eid, states, prefix = rival.failure()
+        return SearchResult(False, failed_entry=eid, previous_states=states,
+                            reachable_states=states, prefix=prefix,
+                            max_frontier=self.max_frontier, explored=explored)
 
     def run(self) -> SearchResult:
+        self._started = self._turn = time.monotonic()
         try:
             return self._run()
+        except _Decided as d:
+            return d.result
         except Abort as e:
-            return SearchResult("unknown", reason=str(e), max_frontier=self.max_frontier,
-                                explored=self.explored)
+            why = str(e)
+            timed_out = why == "time limit reached"
+            # The frontier ran out of room; the depth-first search may still answer.
+            if not timed_out and self.rival is None and self.rival_after_s is not None:
+                self.rival = DepthFirst(self.problem, self.model.init(), self.step, self.cid)
+            if not timed_out and self.rival is not None and self.rival.gave_up is None:
+                try:
+                    self._rival_turn(None)
+                except _Decided as d:
+                    return d.result
+                except Abort:
+                    pass
+                timed_out = self.rival.gave_up is None
+            if self.rival is not None and self.rival.gave_up is not None:
+                why += f"; the depth-first search gave up: {self.rival.gave_up}"
+            return SearchResult("unknown", reason=why, max_frontier=self.max_frontier,
+                                explored=self.explored, timed_out=timed_out)
 
     def _noops(self, s: Hashable, open_list: list[tuple[int, int]]) -> int:
         m = 0
@@ -250,7 +339,7 @@ class Search:
             frontier = new
             if self.on_frontier is not None:
                 self.on_frontier(n, frontier)
-            size = _size(frontier)
+            size = self._frontier_size = _size(frontier)
             if size > self.max_frontier:
                 self.max_frontier = size
         return SearchResult(True, max_frontier=self.max_frontier, explored=self.explored)
@@ -309,7 +398,7 @@ class Search:
             s, L, A, U, p, fresh = queue.popleft()
             n += 1
             if n & 1023 == 0:
-                self._check_time()
+                self._check_time(crowded=True)
             for bit, x, c, blind in moves:
                 if L & bit or (fresh and blind):
                     continue

@@ -11,8 +11,12 @@ This checker follows the usual recipe:
    linearizable iff each key's sub-history is (P-compositionality);
 2. per key, search for a linearization against a sequential *model*
    (:mod:`checkers.models`) with a frontier of configurations
-   (:mod:`checkers.linear_search`), honouring crashed (``info``) ops as
-   "may have happened at any later time, or never";
+   (:mod:`checkers.linear_search`) and, for keys where that is slow, a
+   depth-first search in competition (:mod:`checkers.linear_dfs`),
+   honouring crashed (``info``) ops as "may have happened at any later
+   time, or never". Keys go in passes of growing budgets, so that one hard
+   key does not hold back the rest; once a key is not linearizable, keys
+   still undecided stay unknown and say why;
 3. report: ``True``, ``False`` (with the op that cannot be placed, the states
    just before it, the longest linearizable prefix, and an HTML drawing), or
    ``"unknown"`` when the time or memory budget runs out.
@@ -41,6 +45,8 @@ from checkers.windows import fault_windows, history_end
 from pyharness.history import Op
 
 DEFAULT_TIME_LIMIT = 300.0
+FIRST_PASS_S = 0.5  # each key's budget in the first pass over the keys
+AFTER_REFUTED_S = 0.1  # and once a key was found not linearizable
 _REGISTERS = {"register", "cas-register"}
 
 
@@ -96,26 +102,49 @@ class Linearizable:
         write_errors: list[str] = []
         total = sum(len(p.events) for p in problems.values())
         done = 0
-        for key in sorted(problems, key=lambda k: (str(type(k)), str(k))):
-            label = key_label(key)
-            problem = problems[key]
-            try:
-                search = Search(self.model, problem, deadline, self.max_configs)
+        results: dict[Hashable, SearchResult] = {}
+        # Keys in passes, each key's search cut at the pass's budget, which
+        # grows fourfold; a key cut short is searched again from the start in
+        # the next pass (at most a third of the work is repeated). So one hard
+        # key cannot hold back the others, and a key that is not linearizable
+        # shows up early: then the verdict is decided, no further pass runs,
+        # and the keys still open are unknown, saying so.
+        pending = sorted(problems, key=lambda k: (str(type(k)), str(k)))
+        budget = FIRST_PASS_S
+        refuted: str | None = None
+        while pending:
+            cut: list[Hashable] = []
+            for key in pending:
+                problem = problems[key]
+                now = time.monotonic()
+                # Once the verdict is decided, the rest get a short look only.
+                slot = budget if refuted is None else min(budget, AFTER_REFUTED_S)
+                until = now + slot if deadline is None else min(now + slot, deadline)
+                res = self._search(key, problem, until, done, total)
+                if res.timed_out and (deadline is None or until < deadline):
+                    cut.append(key)
+                    results[key] = res
+                    continue
+                results[key] = res
+                done += len(problem.events)
                 if self.progress is not None:
-                    report, base = self.progress, done
-                    search.on_progress = lambda n, r=report, b=base: r(b + n, total)
-                res = search.run()
-            except Exception as e:
-                raise self._blame([x for en in problem.entries
-                                   for x in (en.invoke, en.complete) if x is not None],
-                                  label, e) from e
-            done += len(problem.events)
-            if self.progress is not None:
-                self.progress(done, total)
-            keys[label] = self._key_result(label, problem, res)
+                    self.progress(done, total)
+                if res.valid is False and refuted is None:
+                    refuted = key_label(key)
+            if refuted is not None:
+                for key in cut:
+                    results[key] = replace(results[key], reason=(
+                        f"not decided: the search stopped once key {refuted} was found "
+                        "not linearizable"))
+                break
+            pending = cut
+            budget *= 4
+        for key in sorted(results, key=lambda k: (str(type(k)), str(k))):
+            label = key_label(key)
+            keys[label] = self._key_result(label, problems[key], results[key])
             if "write-error" in keys[label]:
                 write_errors.append(keys[label]["write-error"])
-            if res.valid is False:
+            if results[key].valid is False:
                 failure = {"key": label, **keys[label]["op"]}
                 if "file" in keys[label]:
                     failure["file"] = keys[label]["file"]
@@ -151,6 +180,19 @@ class Linearizable:
             out["valid?"] = UNKNOWN
             out["reason"] = reason
         return out
+
+    def _search(self, key: Hashable, problem: Problem, until: float, done: int,
+                total: int) -> SearchResult:
+        try:
+            search = Search(self.model, problem, until, self.max_configs)
+            if self.progress is not None:
+                report = self.progress
+                search.on_progress = lambda n: report(done + n, total)
+            return search.run()
+        except Exception as e:
+            raise self._blame([x for en in problem.entries
+                               for x in (en.invoke, en.complete) if x is not None],
+                              key_label(key), e) from e
 
     def _blame(self, ops: Sequence[Op], key: str | None, e: Exception) -> CheckerFailure:
         """The first op the model cannot take on its own, for an error that names it.

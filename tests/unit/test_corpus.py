@@ -52,3 +52,31 @@ def test_published_verdict(path: Path, expected: bool, tmp_path: Path) -> None:
         # every failure explains itself and is drawn
         for failure in res["failures"]:
             assert Path(failure["file"]).is_file()
+
+
+def _depth_first_alone(path: Path) -> bool | None:
+    """The depth-first search alone on every key (None: undecided)."""
+    from checkers.linear_prep import prepare
+    from checkers.linearizable import checker_for
+    from pyharness.history.formats import read_history
+    from tests.unit.test_linearizable import depth_first
+
+    loaded = read_history(path)
+    checker = checker_for(None, loaded.model_hint, loaded.options, None, None)
+    problems, _ = prepare(loaded.ops, checker.model, definite_fail=checker.definite_fail,
+                          independent=checker.independent)
+    verdicts = [depth_first(checker.model, p).decide(300_000) for p in problems.values()]
+    return False if False in verdicts else None if None in verdicts else True
+
+
+@pytest.mark.skipif(not CASES, reason=f"no corpus at {CORPUS}")
+def test_the_depth_first_search_alone_gets_the_published_verdicts() -> None:
+    """The competition's second search, held to the same verdicts on its own:
+    never a wrong answer, and an answer on most files."""
+    decided = 0
+    for path, expected in CASES:
+        got = _depth_first_alone(path)
+        if got is not None:
+            assert got is expected, path
+            decided += 1
+    assert decided >= 0.8 * len(CASES), f"decided only {decided} of {len(CASES)}"

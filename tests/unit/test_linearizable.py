@@ -12,7 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from checkers.core import compose
-from checkers.linear_prep import prepare
+from checkers.linear_dfs import DepthFirst
+from checkers.linear_prep import Problem, prepare
+from checkers.linear_search import Search
 from checkers.linearizable import Linearizable
 from checkers.models import Call, Model, make_model
 from pyharness.history import Op
@@ -169,13 +171,11 @@ def test_time_limit_gives_unknown_with_reason() -> None:
 
 
 def test_config_bound_gives_unknown_with_reason() -> None:
-    # many concurrent cas ops whose order matters: more configurations than allowed
-    rows: list[tuple[Any, str, str, Any]] = []
-    for p in range(8):
-        rows.append((p, "invoke", "cas", [p % 3, (p + 1) % 3]))
-    for p in range(8):
-        rows.append((p, "ok", "cas", [p % 3, (p + 1) % 3]))
-    res = knossos(max_configs=5).check({}, h(*rows))
+    # Concurrent appends and a get that misses one: every order of the appends
+    # is a state, more configurations than allowed, and too many orders for
+    # the depth-first search to rule out within the time limit.
+    hist = concurrent_appends(14, seen="".join(f"<{p}>" for p in range(13)))
+    res = Linearizable("kv", initial="", max_configs=5, time_limit=1.0).check({}, hist)
     assert res["valid?"] == "unknown"
     assert "configurations" in res["keys"]["all"]["reason"]
 
@@ -311,20 +311,25 @@ def random_history(rng: random.Random, n_ops: int, n_procs: int) -> list[Op]:
     return h(*rows)
 
 
+def register_semantics(name: str) -> tuple[Model, bool]:
+    """(model, definite_fail) for each source's reading of a cas register."""
+    if name == "knossos":
+        return make_model("cas-register", initial=0, nil_read_matches_any=True), False
+    return make_model("cas-register", initial=None), name == "porcupine"
+
+
 @settings(max_examples=300, deadline=None)
 @given(seed=st.integers(0, 2**32), n_ops=st.integers(1, 6), n_procs=st.integers(1, 3),
        semantics=st.sampled_from(["knossos", "porcupine", "ours"]))
 def test_agrees_with_brute_force_on_tiny_histories(seed: int, n_ops: int, n_procs: int,
                                                    semantics: str) -> None:
     hist = random_history(random.Random(seed), n_ops, n_procs)
-    if semantics == "knossos":
-        model, definite = make_model("cas-register", initial=0, nil_read_matches_any=True), False
-    elif semantics == "porcupine":
-        model, definite = make_model("cas-register", initial=None), True
-    else:
-        model, definite = make_model("cas-register", initial=None), False
+    model, definite = register_semantics(semantics)
     got = Linearizable(model, definite_fail=definite).check({}, hist)["valid?"]
-    assert got is brute_force(model, hist, definite)
+    expected = brute_force(model, hist, definite)
+    assert got is expected
+    # the competition's depth-first search, alone
+    assert dfs_verdict(model, hist, definite) is expected
 
 
 @settings(max_examples=100, deadline=None)
@@ -349,3 +354,77 @@ def test_sequential_runs_of_the_model_are_always_linearizable(
             rows += [(p, "invoke", "cas", [a, b]), (p, "ok" if ok else "fail", "cas", [a, b])]
             state = b if ok else state
     assert Linearizable(model).check({}, h(*rows))["valid?"] is True
+
+
+# -- the depth-first rival -----------------------------------------------------
+
+def dfs_verdict(model: Model, hist: list[Op], definite_fail: bool) -> bool | None:
+    """The depth-first search alone, on every key: None if it did not decide."""
+    problems, _ = prepare(hist, model, definite_fail=definite_fail)
+    verdicts = [depth_first(model, prob).decide(2_000_000) for prob in problems.values()]
+    return False if False in verdicts else None if None in verdicts else True
+
+
+def depth_first(model: Model, prob: Problem) -> DepthFirst:
+    calls = [e.call for e in prob.entries]
+    return DepthFirst(prob, model.init(), lambda s, c: tuple(model.step(s, calls[c])),
+                      list(range(len(calls))))
+
+
+def concurrent_appends(n: int, seen: str | None = None) -> list[Op]:
+    """n appends all in flight at once, then a get of ``seen`` (default: all of
+    them in invocation order): every order of the appends is a distinct state."""
+    rows: list[tuple[Any, str, str, Any]] = []
+    rows += [(p, "invoke", "append", f"<{p}>") for p in range(n)]
+    rows += [(p, "ok", "append", f"<{p}>") for p in range(n)]
+    got = "".join(f"<{p}>" for p in range(n)) if seen is None else seen
+    rows += [(n, "invoke", "get", None), (n, "ok", "get", got)]
+    return h(*rows)
+
+
+def test_the_frontier_alone_drowns_in_concurrent_appends() -> None:
+    """What the competition is for: the frontier holds every order of the
+    appends, and runs out of room."""
+    problems, _ = prepare(concurrent_appends(40), make_model("kv", initial=""))
+    search = Search(make_model("kv", initial=""), problems[None], max_configs=20_000)
+    search.rival_after_s = None  # the frontier search alone
+    res = search.run()
+    assert res.valid == "unknown" and "configurations" in (res.reason or "")
+
+
+def test_the_depth_first_rival_decides_where_the_frontier_drowns() -> None:
+    res = Linearizable("kv", initial="", max_configs=20_000).check({}, concurrent_appends(40))
+    assert res["valid?"] is True, res["keys"]["all"]
+    # A get that misses an append that completed before it: not linearizable,
+    # found on the first order tried, with the op and the state it saw.
+    bad = concurrent_appends(3, seen="<0><1>")
+    res = Linearizable("kv", initial="").check({}, bad)
+    assert res["valid?"] is False
+    assert res["failures"][0]["f"] == "get"
+
+
+def test_a_decided_key_stops_the_passes_and_the_rest_say_why() -> None:
+    """Once one key is not linearizable, undecided keys get a short look only,
+    and report why they stayed unknown."""
+    a = h((0, "invoke", "append", "x"), (0, "ok", "append", "x"),
+          (0, "invoke", "get", None), (0, "ok", "get", ""))
+    # key "b": appends in flight at once and a get that misses one, too many
+    # orders to rule out
+    b = concurrent_appends(14, seen="".join(f"<{p}>" for p in range(13)))
+    for op in a:
+        op.extra["key"] = "a"
+    for op in b:
+        op.process += 1
+        op.extra["key"] = "b"
+    res = Linearizable("kv", initial="", independent="key").check({}, h0(a + b))
+    assert res["valid?"] is False
+    assert res["keys"]["a"]["valid?"] is False
+    assert res["keys"]["b"]["valid?"] == "unknown"
+    assert res["keys"]["b"]["reason"] == (
+        "not decided: the search stopped once key a was found not linearizable")
+
+
+def h0(ops: list[Op]) -> list[Op]:
+    for i, op in enumerate(ops):
+        op.index = i
+    return ops
