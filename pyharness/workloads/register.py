@@ -29,7 +29,7 @@ from pyharness.etcd import kv
 from pyharness.etcd.triage import failed
 from pyharness.gen import generator as g
 from pyharness.history import FAIL, OK, Op
-from pyharness.options import Option, interval
+from pyharness.options import Option, interval, parsed_by
 from pyharness.workloads import GROUP
 from pyharness.workloads.base import AsyncKVClient, KVClient, Workload
 
@@ -46,7 +46,22 @@ OPTIONS = (
            help="register: ops on each key before its group moves on."),
     Option("no_quorum", "--no-quorum", "bool", group=GROUP, default=False,
            help="register: plain reads, which may be stale, instead of quorum reads."),
+    Option("mix", "--mix", "str", parsed_by(lambda v: parse_mix(v)), group=GROUP,
+           default="1:1:1",
+           help="register: relative weights of read, write and cas, as R:W:C "
+                "(1:0:4 is cas-heavy: each cas is a transaction with a compare)."),
 )
+
+
+def parse_mix(text: str) -> tuple[int, int, int]:
+    """``R:W:C`` -> weights of read, write and cas; whole numbers 0-100, not all 0."""
+    parts = str(text).split(":")
+    if len(parts) != 3 or not all(p.strip().isdigit() for p in parts):
+        raise ValueError("three whole numbers as READ:WRITE:CAS, e.g. 1:1:1")
+    weights = tuple(int(p) for p in parts)
+    if max(weights) > 100 or not any(weights):
+        raise ValueError("weights 0-100 as READ:WRITE:CAS, not all 0")
+    return weights  # type: ignore[return-value]
 
 
 def check(opts: object) -> tuple[str, str] | None:
@@ -87,7 +102,9 @@ def _ops(opts: Mapping[str, Any]) -> g.Generator:
     def cas(ctx: g.Context) -> dict[str, Any]:
         return {"f": "cas", "value": [ctx.rng.randrange(VALUES), ctx.rng.randrange(VALUES)]}
 
-    return g.mix(g.Fn(r), g.Fn(w), g.Fn(cas))
+    weights = parse_mix(opts.get("mix", "1:1:1"))
+    return g.mix(*[g.Fn(fn) for fn, n in zip((r, w, cas), weights, strict=True)
+                   for _ in range(n)])
 
 
 def workload(opts: Mapping[str, Any]) -> Workload:

@@ -369,3 +369,29 @@ def test_rate_is_honoured_although_each_wake_up_is_late() -> None:
         sent += 1
         gen = nxt
     assert 0.95 * 800 <= sent <= 1.05 * 800, sent
+
+
+def test_the_register_mix_weights_the_ops() -> None:
+    """--mix R:W:C: a weight of 0 leaves that op out; the others come in proportion."""
+    import random as _random
+    from collections import Counter
+
+    from pyharness.gen import generator as gen
+    from pyharness.workloads.register import _ops
+
+    def fs(mix: str, n: int = 3000) -> Counter[str]:
+        ctx = gen.Context(time=0, free_threads=frozenset({0}), workers={0: 0},
+                          rng=_random.Random(7))
+        g: gen.Generator | None = _ops({"mix": mix})
+        out: Counter[str] = Counter()
+        for _ in range(n):
+            assert g is not None
+            res = g.op(ctx)
+            op, g = res  # type: ignore[misc]
+            out[op.f] += 1
+        return out
+
+    assert set(fs("0:0:1")) == {"cas"}
+    mixed = fs("1:0:3")
+    assert set(mixed) == {"read", "cas"}
+    assert 2.5 < mixed["cas"] / mixed["read"] < 3.5

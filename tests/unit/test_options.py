@@ -60,6 +60,8 @@ BAD: list[tuple[list[str], list[str]]] = [
     (["--store-bug", "typo"], ["--store-bug", "'typo'", "bind-without-cas"]),
     (["--api", "v4"], ["--api", "'v4'", "v2, v3"]),
     (["--ops-per-key", "0"], ["--ops-per-key", "got 0", "from 1 to 1000000"]),
+    (["--mix", "1:1"], ["--mix", "'1:1'", "READ:WRITE:CAS"]),
+    (["--mix", "0:0:0"], ["--mix", "'0:0:0'", "not all 0"]),
     (["--engine", "fibers"], ["--engine", "'fibers'", "auto, async, threads"]),
     # Options that only make sense together.
     (["--nemesis", "partition-grudge"], ["--nemesis", "--grudge-file"]),
