@@ -6,7 +6,8 @@ them, and analyzed as a user would:
 - cas-register, 10k and 100k ops, 5 processes: linearizable, and with one
   stale read (``bench_linearizable``'s simulation and injection);
 - cas-register, 20 processes, 1% of writes crash (``info``);
-- Porcupine-style kv (get / put / append on 10 string keys), 50 clients.
+- Porcupine-style kv (get / put / append on 10 string keys), 50 clients:
+  linearizable, and with one get of a value no order of writes gives.
 
 Register histories are written as our JSONL, Jepsen ``history.edn`` (one op
 map a line) and Jepsen log lines; kv histories as JSONL, EDN and Porcupine's
@@ -21,6 +22,7 @@ asserts nothing: figures are for people.
     .venv/bin/python bench/bench_analyze.py              # 10k and 100k ops
     .venv/bin/python bench/bench_analyze.py --quick      # 10k only
     .venv/bin/python bench/bench_analyze.py --repeats 5 --keep /tmp/histories
+    .venv/bin/python bench/bench_analyze.py --quick --cases kv --formats jsonl
 """
 
 from __future__ import annotations
@@ -94,6 +96,14 @@ def simulate_kv(n_ops: int, clients: int, seed: int) -> list[Op]:
     return ops
 
 
+def inject_impossible_get(ops: list[Op], rng: random.Random) -> None:
+    """Make one get, in the middle half, return a value no order of the
+    writes can produce: its own value with an append that never happened."""
+    gets = [op for op in ops[len(ops) // 4: 3 * len(ops) // 4]
+            if op.type == "ok" and op.f == "get"]
+    rng.choice(gets).value += "x never y"
+
+
 def _edn_value(v: Any) -> str:
     if v is None:
         return "nil"
@@ -158,9 +168,17 @@ def _mmm(xs: list[float]) -> str:
     return f"{min(xs):7.3f} {statistics.median(xs):7.3f} {max(xs):7.3f}"
 
 
+ONLY_CASES: list[str] = []  # --cases
+ONLY_FORMATS: list[str] = []  # --formats
+
+
 def run_case(name: str, ops: list[Op], kv: bool, repeats: int, work: Path) -> None:
+    if ONLY_CASES and not any(w in name for w in ONLY_CASES):
+        return
     files = write_formats(ops, kv, work / name)
     for fmt, path in files.items():
+        if ONLY_FORMATS and fmt not in ONLY_FORMATS:
+            continue
         e2e, reads, searches = [], [], []
         codes, verdicts, lines = set(), set(), 0
         for _ in range(repeats):
@@ -184,10 +202,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="only 10k ops")
     ap.add_argument("--sizes", type=int, nargs="+", help="ops per history (default 10k 100k)")
+    ap.add_argument("--cases", help="only the cases whose name holds one of these "
+                    "comma-separated words (e.g. kv,crash)")
+    ap.add_argument("--formats", help="only these formats, comma-separated (jsonl, edn, "
+                    "jepsen-log, porcupine-kv)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--keep", type=Path, help="write the histories here (default: a temp dir)")
     ap.add_argument("--parts", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    ONLY_CASES.extend(w for w in (args.cases or "").split(",") if w)
+    ONLY_FORMATS.extend(w for w in (args.formats or "").split(",") if w)
     if args.parts:
         print(json.dumps(parts(args.parts)))
         return
@@ -208,6 +232,9 @@ def main() -> None:
         run_case(f"cas {size} 20p crash1%", simulate(n, 20, 0.01, 1), False, args.repeats,
                  work)
         run_case(f"kv {size} 50c", simulate_kv(n, 50, 1), True, args.repeats, work)
+        bad = simulate_kv(n, 50, 1)
+        inject_impossible_get(bad, random.Random(1))
+        run_case(f"kv {size} 50c bad", bad, True, args.repeats, work)
 
 
 if __name__ == "__main__":

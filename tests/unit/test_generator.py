@@ -287,11 +287,12 @@ def _attempts_on_dead_member(tmp_path: Path, backoff_s: float) -> tuple[int, int
 def test_a_worker_backs_off_from_a_member_that_refuses(tmp_path: Path) -> None:
     dead_now, _ = _attempts_on_dead_member(tmp_path, 0)
     dead_backoff, live_backoff = _attempts_on_dead_member(tmp_path, 0.2)
-    # Without backoff the dead member gets as many attempts as the live one;
+    # Without backoff the dead member gets as many attempts as the live one
+    # (about 250 in the second; fewer on a loaded machine, hence the margin);
     # with it, a handful (50 ms doubling to 200 ms over one second).
-    assert dead_now > 100
+    assert dead_now > 40
     assert dead_backoff <= 15
-    assert live_backoff > 100  # the other worker is not held back
+    assert live_backoff > 40  # the other worker is not held back
 
 
 def test_backoff_grows_with_jitter_and_resets() -> None:
