@@ -46,11 +46,12 @@ closure). Exceeding either gives the verdict ``"unknown"`` with a reason,
 never an unbounded run.
 
 *In competition.* A key whose frontier grows large also gets the
-depth-first search of :mod:`checkers.linear_dfs`, and the two
-take turns of equal time; the first definite answer wins (Knossos runs its
-two algorithms the same way). Each is fast where the other stalls: many
-concurrent state-dependent writes (appends) blow up this frontier, while many
-crashed ops blow up the depth-first search. Easy keys never pay for it.
+depth-first search of :mod:`checkers.linear_dfs`, on its own core where it
+can (:mod:`checkers.linear_rival`), and the first definite answer wins
+(Knossos runs its two algorithms the same way). Each is fast where the
+other stalls: many concurrent state-dependent writes (appends) blow up this
+frontier, while many crashed ops blow up the depth-first search. Easy keys
+never pay for it.
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ from typing import Any, Literal
 
 from checkers.linear_dfs import DepthFirst
 from checkers.linear_prep import CLOSE, CRASH, OPEN, Problem
+from checkers.linear_rival import Outcome, Rival
 from checkers.models import Call, Model
 
 Verdict = bool | Literal["unknown"]
@@ -79,8 +81,6 @@ _MEMO_MAX = 500_000  # steps remembered; states may be long strings (kv)
 # small frontier is going well, and sharing its time would only slow it down.
 RIVAL_AFTER_S = 0.05
 RIVAL_CONFIGS = 1024
-RIVAL_SHARE_CROWDED = 3.0
-_RIVAL_STEPS = 256  # depth-first steps between looks at the clock
 
 
 class Abort(Exception):
@@ -186,11 +186,11 @@ class Search:
         self.explored = 0
         self.on_frontier: Callable[[int, Frontier], None] | None = None  # for studies
         self.on_progress: Callable[[int], None] | None = None  # events done so far
-        self.rival: DepthFirst | None = None
+        self.rival: Rival | None = None
         self.rival_after_s = RIVAL_AFTER_S  # None: never start it
+        self.rival_forked: bool | None = None  # None: in a child process where fork exists
         self._started = 0.0
         self._turn = 0.0  # when this search's current turn began
-        self._frontier_size = 0
 
     # -- model steps, memoized: histories repeat the same few calls and states
     def step(self, s: Hashable, c: int) -> tuple[Hashable, ...]:
@@ -210,40 +210,27 @@ class Search:
             if self.rival_after_s is None or now - self._started < self.rival_after_s \
                     or not (crowded or self.max_frontier >= RIVAL_CONFIGS):
                 return
-            self.rival = DepthFirst(self.problem, self.model.init(), self.step, self.cid)
-        elif self.rival.gave_up is not None:
+            self._start_rival()
+        rival = self.rival
+        assert rival is not None
+        if rival.gave_up is not None:
             return
-        # Equal turns; a crowded frontier is struggling, and its rival gets
-        # three times its turn.
-        share = RIVAL_SHARE_CROWDED if crowded or self._crowded() else 1.0
-        self._rival_turn(now + share * (now - self._turn))
+        # In turns (without fork): equal ones.
+        out = rival.turn(now - self._turn)
         self._turn = time.monotonic()
+        if out is not None and out.verdict is not None:
+            raise _Decided(self._rival_result(out))
 
-    def _crowded(self) -> bool:
-        return self._frontier_size >= RIVAL_CONFIGS
+    def _start_rival(self) -> None:
+        dfs = DepthFirst(self.problem, self.model.init(), self.step, self.cid)
+        self.rival = Rival(dfs, self.deadline, self.rival_forked)
 
-    def _rival_turn(self, until: float | None) -> None:
-        """Run the depth-first search until ``until`` (or the deadline), or a verdict."""
-        rival = self.rival
-        assert rival is not None
-        if self.deadline is not None:
-            until = self.deadline if until is None else min(until, self.deadline)
-        while True:
-            verdict = rival.advance(_RIVAL_STEPS)
-            if verdict is not None:
-                raise _Decided(self._rival_result(verdict))
-            if rival.gave_up is not None:
-                return
-            if until is not None and time.monotonic() > until:
-                return
-
-    def _rival_result(self, verdict: bool) -> SearchResult:
-        rival = self.rival
-        assert rival is not None
-        explored = self.explored + rival.steps
-        if verdict:
+    def _rival_result(self, out: Outcome) -> SearchResult:
+        explored = self.explored + out.steps
+        if out.verdict:
             return SearchResult(True, max_frontier=self.max_frontier, explored=explored)
-        eid, states, prefix = rival.failure()
+        assert out.failure is not None
+        eid, states, prefix = out.failure
         return SearchResult(False, failed_entry=eid, previous_states=states,
                             reachable_states=states, prefix=prefix,
                             max_frontier=self.max_frontier, explored=explored)
@@ -257,21 +244,24 @@ class Search:
         except Abort as e:
             why = str(e)
             timed_out = why == "time limit reached"
+            if timed_out:
+                return SearchResult("unknown", reason=why, max_frontier=self.max_frontier,
+                                    explored=self.explored, timed_out=True)
             # The frontier ran out of room; the depth-first search may still answer.
-            if not timed_out and self.rival is None and self.rival_after_s is not None:
-                self.rival = DepthFirst(self.problem, self.model.init(), self.step, self.cid)
-            if not timed_out and self.rival is not None and self.rival.gave_up is None:
-                try:
-                    self._rival_turn(None)
-                except _Decided as d:
-                    return d.result
-                except Abort:
-                    pass
-                timed_out = self.rival.gave_up is None
-            if self.rival is not None and self.rival.gave_up is not None:
-                why += f"; the depth-first search gave up: {self.rival.gave_up}"
+            if self.rival is None and self.rival_after_s is not None:
+                self._start_rival()
+            if self.rival is not None:
+                out = self.rival.finish()
+                if out.verdict is not None:
+                    return self._rival_result(out)
+                timed_out = out.gave_up == "time limit reached"
+                if not timed_out:
+                    why += f"; the depth-first search gave up: {out.gave_up}"
             return SearchResult("unknown", reason=why, max_frontier=self.max_frontier,
                                 explored=self.explored, timed_out=timed_out)
+        finally:
+            if self.rival is not None:
+                self.rival.close()
 
     def _noops(self, s: Hashable, open_list: list[tuple[int, int]]) -> int:
         m = 0
@@ -339,7 +329,7 @@ class Search:
             frontier = new
             if self.on_frontier is not None:
                 self.on_frontier(n, frontier)
-            size = self._frontier_size = _size(frontier)
+            size = _size(frontier)
             if size > self.max_frontier:
                 self.max_frontier = size
         return SearchResult(True, max_frontier=self.max_frontier, explored=self.explored)

@@ -117,11 +117,18 @@ class Linearizable:
             for key in pending:
                 problem = problems[key]
                 now = time.monotonic()
-                # Once the verdict is decided, the rest get a short look only.
-                slot = budget if refuted is None else min(budget, AFTER_REFUTED_S)
-                until = now + slot if deadline is None else min(now + slot, deadline)
+                # Once the verdict is decided, the rest get a short look only;
+                # the last key open gets all the time left.
+                slot: float | None = budget
+                if refuted is not None:
+                    slot = min(budget, AFTER_REFUTED_S)
+                elif len(pending) == 1:
+                    slot = None
+                until = deadline if slot is None else \
+                    now + slot if deadline is None else min(now + slot, deadline)
                 res = self._search(key, problem, until, done, total)
-                if res.timed_out and (deadline is None or until < deadline):
+                if res.timed_out and until is not None \
+                        and (deadline is None or until < deadline):
                     cut.append(key)
                     results[key] = res
                     continue
@@ -181,7 +188,7 @@ class Linearizable:
             out["reason"] = reason
         return out
 
-    def _search(self, key: Hashable, problem: Problem, until: float, done: int,
+    def _search(self, key: Hashable, problem: Problem, until: float | None, done: int,
                 total: int) -> SearchResult:
         try:
             search = Search(self.model, problem, until, self.max_configs)

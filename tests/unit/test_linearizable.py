@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import itertools
+import multiprocessing
 import random
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -392,7 +394,15 @@ def test_the_frontier_alone_drowns_in_concurrent_appends() -> None:
     assert res.valid == "unknown" and "configurations" in (res.reason or "")
 
 
-def test_the_depth_first_rival_decides_where_the_frontier_drowns() -> None:
+@pytest.mark.parametrize("forked", [True, False], ids=["own-process", "in-turns"])
+def test_the_depth_first_rival_decides_where_the_frontier_drowns(forked: bool) -> None:
+    model = make_model("kv", initial="")
+    problems, _ = prepare(concurrent_appends(40), model)
+    search = Search(model, problems[None], max_configs=20_000)
+    search.rival_forked = forked
+    assert search.run().valid is True
+    assert search.rival is not None and search.rival.forked is forked
+    assert not multiprocessing.active_children()  # the child is gone
     res = Linearizable("kv", initial="", max_configs=20_000).check({}, concurrent_appends(40))
     assert res["valid?"] is True, res["keys"]["all"]
     # A get that misses an append that completed before it: not linearizable,
