@@ -12,6 +12,7 @@ it finishes first. Without ``fork`` the two take turns of equal time.
 from __future__ import annotations
 
 import contextlib
+import gc
 import multiprocessing
 import os
 import time
@@ -33,6 +34,13 @@ class Outcome:
     steps: int
     failure: tuple[int, list[Hashable], list[int]] | None = None
     gave_up: str | None = None
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))  # the cores this process may use
+    except AttributeError:
+        return os.cpu_count() or 1
 
 
 def _run(dfs: DepthFirst, until: float | None) -> Outcome:
@@ -61,15 +69,28 @@ class Rival:
         self._proc: Any = None
         self._conn: Connection | None = None
         if forked is None:
-            forked = hasattr(os, "fork") and (os.cpu_count() or 1) > 1
-        self._forked = forked
-        if forked:
-            ctx = multiprocessing.get_context("fork")
-            self._conn, child_end = ctx.Pipe(duplex=False)
-            self._proc = ctx.Process(target=_child, args=(dfs, deadline, child_end),
-                                     daemon=True)
-            self._proc.start()
+            forked = hasattr(os, "fork") and _cores() > 1
+        self._forked = forked and self._fork()
+
+    def _fork(self) -> bool:
+        """Start the child; False (and in turns) if the system refuses."""
+        ctx = multiprocessing.get_context("fork")
+        conn, child_end = ctx.Pipe(duplex=False)
+        proc = ctx.Process(target=_child, args=(self.dfs, self.deadline, child_end),
+                           daemon=True)
+        # Objects the collector never visits in the child stay shared with
+        # the parent instead of being copied page by page.
+        gc.freeze()
+        try:
+            proc.start()
+        except OSError:  # no memory or no process slots left: run in turns
+            conn.close()
+            return False
+        finally:
+            gc.unfreeze()
             child_end.close()
+        self._conn, self._proc = conn, proc
+        return True
 
     @property
     def forked(self) -> bool:
@@ -102,10 +123,13 @@ class Rival:
                 self._receive(wait)
             else:
                 self.outcome = _run(self.dfs, self.deadline)
-        if self.outcome is None:
-            self.outcome = Outcome(None, self.dfs.steps, gave_up="time limit reached")
+        out = self.outcome
+        if out is None:
+            out = self.outcome = Outcome(None, self.dfs.steps, gave_up="time limit reached")
+        elif out.verdict is None and out.gave_up is None:
+            out.gave_up = "time limit reached"  # it ran until the deadline
         self.close()
-        return self.outcome
+        return out
 
     def _receive(self, wait: float | None) -> Outcome | None:
         assert self._conn is not None

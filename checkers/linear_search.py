@@ -205,6 +205,11 @@ class Search:
     def _check_time(self, crowded: bool = False) -> None:
         now = time.monotonic()
         if self.deadline is not None and now > self.deadline:
+            # A verdict the rival already sent still counts.
+            if self.rival is not None:
+                out = self.rival.turn(0.0)
+                if out is not None and out.verdict is not None:
+                    raise _Decided(self._rival_result(out))
             raise Abort("time limit reached")
         if self.rival is None:
             if self.rival_after_s is None or now - self._started < self.rival_after_s \
@@ -238,15 +243,22 @@ class Search:
     def run(self) -> SearchResult:
         self._started = self._turn = time.monotonic()
         try:
-            return self._run()
-        except _Decided as d:
-            return d.result
-        except Abort as e:
-            why = str(e)
-            timed_out = why == "time limit reached"
-            if timed_out:
-                return SearchResult("unknown", reason=why, max_frontier=self.max_frontier,
-                                    explored=self.explored, timed_out=True)
+            try:
+                return self._run()
+            except _Decided as d:
+                return d.result
+            except Abort as e:
+                why = str(e)
+            # Out of the except clause: the frontier's frames (held by the
+            # traceback) are freed before the rival may run on alone.
+            return self._aborted(why)
+        finally:
+            if self.rival is not None:
+                self.rival.close()
+
+    def _aborted(self, why: str) -> SearchResult:
+        timed_out = why == "time limit reached"
+        if not timed_out:
             # The frontier ran out of room; the depth-first search may still answer.
             if self.rival is None and self.rival_after_s is not None:
                 self._start_rival()
@@ -257,11 +269,8 @@ class Search:
                 timed_out = out.gave_up == "time limit reached"
                 if not timed_out:
                     why += f"; the depth-first search gave up: {out.gave_up}"
-            return SearchResult("unknown", reason=why, max_frontier=self.max_frontier,
-                                explored=self.explored, timed_out=timed_out)
-        finally:
-            if self.rival is not None:
-                self.rival.close()
+        return SearchResult("unknown", reason=why, max_frontier=self.max_frontier,
+                            explored=self.explored, timed_out=timed_out)
 
     def _noops(self, s: Hashable, open_list: list[tuple[int, int]]) -> int:
         m = 0

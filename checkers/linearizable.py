@@ -114,7 +114,7 @@ class Linearizable:
         refuted: str | None = None
         while pending:
             cut: list[Hashable] = []
-            for key in pending:
+            for i, key in enumerate(pending):
                 problem = problems[key]
                 now = time.monotonic()
                 # Once the verdict is decided, the rest get a short look only;
@@ -122,7 +122,7 @@ class Linearizable:
                 slot: float | None = budget
                 if refuted is not None:
                     slot = min(budget, AFTER_REFUTED_S)
-                elif len(pending) == 1:
+                elif len(cut) + len(pending) - i == 1:  # no other key still open
                     slot = None
                 until = deadline if slot is None else \
                     now + slot if deadline is None else min(now + slot, deadline)

@@ -438,3 +438,49 @@ def h0(ops: list[Op]) -> list[Op]:
     for i, op in enumerate(ops):
         op.index = i
     return ops
+
+
+def test_a_key_whose_rival_ran_out_of_its_pass_is_searched_again() -> None:
+    """The frontier hits its bound at once and the depth-first search needs
+    more than the first pass's 0.5 s: the key goes into the next pass (with
+    more time) instead of ending unknown."""
+    a = h((0, "invoke", "append", "x"), (0, "ok", "append", "x"))
+    b = concurrent_appends(9, seen="".join(f"<{p}>" for p in range(8)))
+    for op in a:
+        op.extra["key"] = "a"
+    for op in b:
+        op.process += 1
+        op.extra["key"] = "b"
+    res = Linearizable("kv", initial="", independent="key", max_configs=5,
+                       time_limit=60).check({}, h0(a + b))
+    assert res["keys"]["a"]["valid?"] is True
+    assert res["keys"]["b"]["valid?"] is False, res["keys"]["b"]
+
+
+def test_a_refused_fork_falls_back_to_turns(monkeypatch: pytest.MonkeyPatch) -> None:
+    import checkers.linear_rival as rival_mod
+
+    real = rival_mod.multiprocessing.get_context
+
+    class NoFork:
+        def __init__(self) -> None:
+            self.ctx = real("fork")
+
+        def Pipe(self, duplex: bool = True) -> Any:
+            return self.ctx.Pipe(duplex=duplex)
+
+        def Process(self, **kw: Any) -> Any:
+            proc = self.ctx.Process(**kw)
+
+            def refuse() -> None:
+                raise OSError(11, "Resource temporarily unavailable")
+            proc.start = refuse
+            return proc
+
+    monkeypatch.setattr(rival_mod.multiprocessing, "get_context", lambda _kind: NoFork())
+    model = make_model("kv", initial="")
+    problems, _ = prepare(concurrent_appends(40), model)
+    search = Search(model, problems[None], max_configs=20_000)
+    search.rival_forked = True
+    assert search.run().valid is True
+    assert search.rival is not None and not search.rival.forked
