@@ -421,12 +421,7 @@ def test_a_decided_key_stops_the_passes_and_the_rest_say_why() -> None:
     # key "b": appends in flight at once and a get that misses one, too many
     # orders to rule out
     b = concurrent_appends(14, seen="".join(f"<{p}>" for p in range(13)))
-    for op in a:
-        op.extra["key"] = "a"
-    for op in b:
-        op.process += 1
-        op.extra["key"] = "b"
-    res = Linearizable("kv", initial="", independent="key").check({}, h0(a + b))
+    res = Linearizable("kv", initial="", independent="key").check({}, two_keys(a, b))
     assert res["valid?"] is False
     assert res["keys"]["a"]["valid?"] is False
     assert res["keys"]["b"]["valid?"] == "unknown"
@@ -434,7 +429,14 @@ def test_a_decided_key_stops_the_passes_and_the_rest_say_why() -> None:
         "not decided: the search stopped once key a was found not linearizable")
 
 
-def h0(ops: list[Op]) -> list[Op]:
+def two_keys(a: list[Op], b: list[Op]) -> list[Op]:
+    """Key "a"'s ops, then key "b"'s (on processes of their own), as one kv history."""
+    for op in a:
+        op.extra["key"] = "a"
+    for op in b:
+        op.process += 1
+        op.extra["key"] = "b"
+    ops = a + b
     for i, op in enumerate(ops):
         op.index = i
     return ops
@@ -446,13 +448,8 @@ def test_a_key_whose_rival_ran_out_of_its_pass_is_searched_again() -> None:
     more time) instead of ending unknown."""
     a = h((0, "invoke", "append", "x"), (0, "ok", "append", "x"))
     b = concurrent_appends(9, seen="".join(f"<{p}>" for p in range(8)))
-    for op in a:
-        op.extra["key"] = "a"
-    for op in b:
-        op.process += 1
-        op.extra["key"] = "b"
     res = Linearizable("kv", initial="", independent="key", max_configs=5,
-                       time_limit=60).check({}, h0(a + b))
+                       time_limit=60).check({}, two_keys(a, b))
     assert res["keys"]["a"]["valid?"] is True
     assert res["keys"]["b"]["valid?"] is False, res["keys"]["b"]
 
