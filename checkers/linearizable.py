@@ -50,6 +50,10 @@ AFTER_REFUTED_S = 0.1  # and once a key was found not linearizable
 _REGISTERS = {"register", "cas-register"}
 
 
+def _key_order(key: Hashable) -> tuple[str, str]:
+    return str(type(key)), str(key)
+
+
 def key_label(key: Hashable) -> str:
     if key is None:
         return "all"
@@ -109,7 +113,7 @@ class Linearizable:
         # key cannot hold back the others, and a key that is not linearizable
         # shows up early: then the verdict is decided, no further pass runs,
         # and the keys still open are unknown, saying so.
-        pending = sorted(problems, key=lambda k: (str(type(k)), str(k)))
+        pending = sorted(problems, key=_key_order)
         budget = FIRST_PASS_S
         refuted: str | None = None
         while pending:
@@ -127,12 +131,11 @@ class Linearizable:
                 until = deadline if slot is None else \
                     now + slot if deadline is None else min(now + slot, deadline)
                 res = self._search(key, problem, until, done, total)
+                results[key] = res
                 if res.timed_out and until is not None \
                         and (deadline is None or until < deadline):
                     cut.append(key)
-                    results[key] = res
                     continue
-                results[key] = res
                 done += len(problem.events)
                 if self.progress is not None:
                     self.progress(done, total)
@@ -146,7 +149,7 @@ class Linearizable:
                 break
             pending = cut
             budget *= 4
-        for key in sorted(results, key=lambda k: (str(type(k)), str(k))):
+        for key in sorted(results, key=_key_order):
             label = key_label(key)
             keys[label] = self._key_result(label, problems[key], results[key])
             if "write-error" in keys[label]:
