@@ -130,6 +130,8 @@ def main() -> None:
     if args.runner == "agent":
         from pyharness.nemesis.agent import AgentRunner
         runner: Any = AgentRunner(inv, data / "agent")
+        if not runner.warm():
+            raise SystemExit("the nemesis agents did not start: see " + str(data / "agent"))
     else:
         runner = plain
     nem = FaultNemesis(runner, names, [fault("partition-random-halves"),

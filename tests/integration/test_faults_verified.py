@@ -12,6 +12,7 @@ agent serves faults with the default, relative ``--store``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -320,3 +321,65 @@ def test_the_agent_serves_faults_with_a_relative_store(tmp_path: Path) -> None:
     log = (run / "driver.log").read_text()
     assert "nemesis agent: partition.yml successful" in log
     assert "nemesis agent not ready" not in log and "nemesis agent unavailable" not in r.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not Path("/sys/fs/cgroup/cpu/cgroup.procs").exists(),
+                    reason="needs root and the v1 cpu cgroup controller")
+def test_every_process_of_a_waiting_agent_has_the_agents_cpu_share(
+        lab_inventory: Path, tmp_path: Path) -> None:
+    """ansible-runner, ansible-playbook, its workers and the SSH masters
+    each start a session of their own, where a nice value would weigh
+    nothing against the members'. Every one of them must be in the agent's
+    cgroup, with its larger weight, and the cgroup goes with the runner."""
+    from pyharness.nemesis import agent as agent_mod
+
+    runner = agent_mod.AgentRunner(lab_inventory, tmp_path / "agent")
+    try:
+        assert runner.warm(120), "the agents never waited for a request"
+        procs = {int(p) for p in (agent_mod._CGROUP / "cgroup.procs").read_text().split()}
+        assert int((agent_mod._CGROUP / "cpu.shares").read_text()) > 1024
+        tree = {a.proc.pid for a in runner._pool}
+        for _ in range(6):  # descendants, a few generations down
+            for stat in Path("/proc").glob("[0-9]*/stat"):
+                with contextlib.suppress(OSError):
+                    fields = stat.read_text().rsplit(")", 1)[1].split()
+                    if int(fields[1]) in tree:
+                        tree.add(int(stat.parent.name))
+        names = {pid: _comm(pid) for pid in tree}
+        assert "ansible-playboo" in names.values() and len(tree) > 2 * len(runner._pool)
+        sessions = {_session(pid) for pid in tree}
+        assert len(sessions) > len(runner._pool)  # the reason for the cgroup
+        outside = {pid: n for pid, n in names.items() if pid not in procs and _alive(pid)}
+        assert outside == {}, f"agent processes outside its cgroup: {outside}"
+    finally:
+        runner.close()
+    # Gone with the runner, unless another runner's processes are in it
+    # (e.g. the SSH masters of a driver killed with -9, until they time out).
+    left = set()
+    with contextlib.suppress(FileNotFoundError):
+        left = {int(p) for p in (agent_mod._CGROUP / "cgroup.procs").read_text().split()}
+    ours = {p for p in left if p in tree or str(runner.cp_dir) in _cmdline(p)}
+    assert ours == set()
+    assert left or not agent_mod._CGROUP.exists()
+
+
+def _comm(pid: int) -> str:
+    with contextlib.suppress(OSError):
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    return ""
+
+
+def _cmdline(pid: int) -> str:
+    with contextlib.suppress(OSError):
+        return Path(f"/proc/{pid}/cmdline").read_text(errors="replace")
+    return ""
+
+
+def _session(pid: int) -> int:
+    with contextlib.suppress(OSError):
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[3])
+    return -1
+
+
+def _alive(pid: int) -> bool:
+    return Path(f"/proc/{pid}").exists()
