@@ -10,7 +10,9 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -48,6 +50,20 @@ def lab_nodes(lab_inventory: Path) -> list[Node]:
 @pytest.fixture
 def ansible(lab_inventory: Path, tmp_path: Path) -> Ansible:
     return Ansible(lab_inventory, tmp_path / "ansible", {"store_dir": str(tmp_path)})
+
+
+@contextmanager
+def fresh_cluster(inventory: Path, data: Path, **extravars: Any) -> Iterator[Ansible]:
+    """A new cluster from setup.yml (with ``extravars``), healed and torn
+    down afterwards whatever the test did to it."""
+    ansible = Ansible(inventory, data / "ansible", {"store_dir": str(data), **extravars})
+    r = ansible.run("setup.yml")
+    assert r.ok, r.error_line()
+    try:
+        yield ansible
+    finally:
+        ansible.run("heal.yml")
+        ansible.run("teardown.yml")
 
 
 def pyharness(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:

@@ -37,7 +37,7 @@ from pyharness.history import INFO, NEMESIS, Op, read_jsonl
 from pyharness.nemesis import registry
 from pyharness.nemesis.kinds.process import ProcessFault
 from pyharness.nemesis.registry import FaultKind, Step
-from tests.integration.conftest import netns_exec, pyharness
+from tests.integration.conftest import fresh_cluster, netns_exec, pyharness
 from tests.integration.test_etcd_archive import _QuietHandler, archive_vars, build_release
 
 pytestmark = [
@@ -66,15 +66,9 @@ def archive(lab_nodes: list[Node], tmp_path_factory: pytest.TempPathFactory
 @pytest.fixture(scope="module")
 def archive_cluster(lab_inventory: Path, archive: dict[str, Any],
                     tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ansible]:
-    d = tmp_path_factory.mktemp("verified")
-    ansible = Ansible(lab_inventory, d / "ansible", {"store_dir": str(d), **archive})
-    r = ansible.run("setup.yml")
-    assert r.ok, r.error_line()
-    try:
+    with fresh_cluster(lab_inventory, tmp_path_factory.mktemp("verified"),
+                       **archive) as ansible:
         yield ansible
-    finally:
-        ansible.run("heal.yml")
-        ansible.run("teardown.yml")
 
 
 def _nemesis(ansible: Ansible, spec: str, nodes: list[Node], **opts: Any) -> Any:

@@ -25,21 +25,14 @@ from pyharness.history import INFO, NEMESIS, Op
 from pyharness.nemesis import fault
 from pyharness.nemesis.faults import FaultNemesis
 from pyharness.nemesis.leader import find_leader
-from tests.integration.conftest import netns_exec
+from tests.integration.conftest import fresh_cluster, netns_exec
 
 
 @pytest.fixture(scope="module")
 def cluster(lab_inventory: Path, lab_nodes: list[Node],
             tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ansible]:
-    d = tmp_path_factory.mktemp("nemeses")
-    ansible = Ansible(lab_inventory, d / "ansible", {"store_dir": str(d)})
-    r = ansible.run("setup.yml")
-    assert r.ok, r.error_line()
-    try:
+    with fresh_cluster(lab_inventory, tmp_path_factory.mktemp("nemeses")) as ansible:
         yield ansible
-    finally:
-        ansible.run("heal.yml")
-        ansible.run("teardown.yml")
 
 
 @pytest.fixture
