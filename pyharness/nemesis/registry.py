@@ -106,6 +106,9 @@ class FaultKind:
     options: tuple[Option, ...] = ()
     variants: tuple[str, ...] = ()  # more --nemesis names (partition-halves, ...)
     group: str = ""  # kinds of one group exclude each other in one --nemesis
+    # An operation, not a state (compact, defrag): its stop changes nothing
+    # and heal.yml has nothing to undo, so ``heal`` is empty.
+    instant: bool = False
 
     @property
     def names(self) -> tuple[str, ...]:

@@ -203,6 +203,47 @@ def test_link_faults_are_verified_by_the_rule_and_the_qdisc(
         assert "7e57" not in netns_exec(n.name, "tc", "qdisc", "show", "dev", "eth0").stdout
 
 
+def _etcdctl(node: Node, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["etcdctl", f"--endpoints={node.address}:{node.client_port}", *args],
+                          capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "ETCDCTL_API": "3"})
+
+
+def _status(node: Node) -> dict[str, Any]:
+    out = _etcdctl(node, "endpoint", "status", "-w", "json")
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)[0]["Status"]
+
+
+def test_admin_faults_are_verified_by_the_api(archive_cluster: Ansible, lab_nodes: list[Node],
+                                             test_map: dict[str, Any]) -> None:
+    """compact and defrag, through the agent, checked with etcdctl: an old
+    revision is compacted away, and a defragmented member's database shrinks
+    once its freed pages are gone."""
+    first = lab_nodes[0]
+    # Garbage to compact and then defragment away: 300 keys of 4 KiB, deleted.
+    blob = "x" * 4096
+    for i in range(300):
+        assert _etcdctl(first, "put", f"/pyharness-admin/{i}", blob).returncode == 0
+    old = int(_status(first)["header"]["revision"])
+    assert _etcdctl(first, "del", "--prefix", "/pyharness-admin/").returncode == 0
+    nem = _nemesis(archive_cluster, "compact,defrag", lab_nodes, nemesis_targets="all")
+    try:
+        done = _invoke(nem, test_map, "start-compact")
+        assert len(done.extra["hosts"]) == 1  # one compaction, whatever the targets
+        out = _etcdctl(first, "get", "/pyharness-admin/1", f"--rev={old}")
+        assert out.returncode != 0 and "compacted" in out.stderr, out
+        _invoke(nem, test_map, "stop-compact")
+        before = {n.name: int(_status(n)["dbSize"]) for n in lab_nodes}
+        done = _invoke(nem, test_map, "start-defrag")
+        assert sorted(done.extra["hosts"]) == sorted(n.name for n in lab_nodes)
+        after = {n.name: int(_status(n)["dbSize"]) for n in lab_nodes}
+        assert all(after[h] < before[h] for h in before), (before, after)
+        _invoke(nem, test_map, "stop-defrag")
+    finally:
+        nem.close()
+
+
 def test_a_fault_that_cannot_take_effect_is_recorded_as_such(
         archive_cluster: Ansible, lab_nodes: list[Node], test_map: dict[str, Any]) -> None:
     nem = _nemesis(archive_cluster, "pause", lab_nodes, nemesis_agent=False,
