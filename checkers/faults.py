@@ -14,6 +14,11 @@ This checker reads that evidence against ``--nemesis``:
 - otherwise **valid**, listing every op that was not in effect somewhere
   (``not-in-effect``: the op, the host, the reason), heals included.
 
+A stop can also find that its start fell short of what the fault is for
+(``effect-not-reached``: ``partition-snapshot`` healed before the leader
+was far enough ahead to force a snapshot). That start then counts as not
+in effect.
+
 A history written before ops carried evidence has none, and is judged the
 same way: no evidence is not proof.
 """
@@ -62,6 +67,7 @@ class FaultsChecker:
         missed_count = 0
         # Nemesis invocations and completions are both info (Jepsen's way):
         # pair them, and read the evidence off the completion.
+        counted: dict[str, bool] = {}  # fault -> its last start counted in effect
         for action in nemesis_actions(history):
             op = action.complete
             if op is None:
@@ -69,14 +75,24 @@ class FaultsChecker:
             verb, _, fault = str(op.f).partition("-")
             if verb not in ("start", "stop") or op.value == "not active":
                 continue
+            short = op.extra.get("effect-not-reached")
+            if verb == "stop" and short and fault in per:
+                if counted.pop(fault, False):
+                    per[fault]["in-effect"] -= 1
+                    per[fault]["not-in-effect"] += 1
+                missed_count += 1
+                if len(missed) < MAX_LISTED:
+                    missed.append({"f": op.f, "time": op.time, "index": op.index,
+                                   "host": str(op.extra.get("member") or "?"),
+                                   "reason": str(short)})
             verified = op.extra.get("verified") or {}
             unverified = dict(op.extra.get("unverified") or {})
             if not verified and not unverified:
                 unverified = {h: "no evidence recorded" for h in op.extra.get("hosts") or ["?"]}
             if verb == "start" and fault in per:
                 per[fault]["started"] += 1
-                per[fault]["in-effect" if verified and not unverified
-                           else "not-in-effect"] += 1
+                counted[fault] = bool(verified and not unverified)
+                per[fault]["in-effect" if counted[fault] else "not-in-effect"] += 1
             for host, why in sorted(unverified.items()):
                 missed_count += 1
                 if len(missed) < MAX_LISTED:
@@ -92,7 +108,8 @@ class FaultsChecker:
                 if per[f]["started"] == 0:
                     why.append(f"{f} was never started")
                 else:
-                    reasons = sorted({m["reason"] for m in missed if m["f"] == f"start-{f}"})
+                    reasons = sorted({m["reason"] for m in missed
+                                      if m["f"] in (f"start-{f}", f"stop-{f}")})
                     why.append(f"{f} never took effect ({per[f]['started']} attempts; "
                                f"{'; '.join(reasons[:3]) or 'no evidence'})")
             result["valid?"] = UNKNOWN

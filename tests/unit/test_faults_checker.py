@@ -82,6 +82,34 @@ def test_partly_in_effect_is_listed_but_valid_once_one_start_took_effect() -> No
     assert r["faults"]["pause"]["not-in-effect"] == 1
 
 
+def test_a_stop_that_finds_its_effect_not_reached_takes_back_the_start() -> None:
+    """partition-snapshot: the cut was verified, but the heal came before the
+    leader was far enough ahead to force a snapshot. Never valid alone."""
+    grudge = {"n1": "cut from n2 n3; reaches none", "n2": "cut from n1", "n3": "cut from n1"}
+    short = "the leader was only 812 entries past n1 after 60 s, not 5200"
+    spec = {"options": {"nemesis": "partition-snapshot"},
+            "fault-kinds": ["partition-snapshot"]}
+    h = (_nem("start-partition-snapshot", 1 * S, 0, hosts=["n1", "n2", "n3"], verified=grudge,
+              unverified={})
+         + _nem("stop-partition-snapshot", 3 * S, 2, hosts=["n1", "n2", "n3"],
+                verified={"n1": "ok", "n2": "ok", "n3": "ok"}, unverified={}, member="n1",
+                **{"effect-not-reached": short}))
+    r = FaultsChecker().check(spec, h)
+    assert r["valid?"] == "unknown" and "812 entries" in r["reason"]
+    assert r["faults"]["partition-snapshot"] == {"started": 1, "in-effect": 0,
+                                                 "not-in-effect": 1}
+    assert r["not-in-effect"][0]["host"] == "n1"
+    # A second cycle that did reach the lag makes the run valid, the first listed.
+    reached = (_nem("start-partition-snapshot", 5 * S, 4, hosts=["n1", "n2", "n3"],
+                    verified=grudge, unverified={})
+               + _nem("stop-partition-snapshot", 9 * S, 6, hosts=["n1", "n2", "n3"],
+                      verified={"n1": "ok", "n2": "ok", "n3": "ok"}, unverified={},
+                      member="n1", **{"snapshot-lag": 5300}))
+    r = FaultsChecker().check(spec, h + reached)
+    assert r["valid?"] is True and r["not-in-effect-count"] == 1
+    assert r["faults"]["partition-snapshot"]["in-effect"] == 1
+
+
 def test_facts_name_value_return_member_and_the_fault_that_just_healed() -> None:
     h = (_nem("start-partition", 1 * S, 0, hosts=["n4", "n5"], effective_ns=1 * S + S // 20)
          + _nem("stop-partition", 5 * S, 2, hosts=["n4", "n5"]))

@@ -1,0 +1,147 @@
+"""``partition-snapshot``: cut one member off until it can only catch up
+from a snapshot, then heal.
+
+A follower that falls behind by less than the leader's retained log catches
+up entry by entry. Further behind, the entries it needs are compacted away
+and the leader sends it a whole snapshot instead: the path of several etcd
+bugs (etcd-io/etcd#15271, a watch going back in time after one). etcd
+keeps 5,000 entries after each snapshot for slow followers
+(``SnapshotCatchUpEntries``) and snapshots every ``--snapshot-count``
+entries, so a member more than 5,000 + snapshot-count entries behind must
+be sent one.
+
+The start isolates one follower (the leader stays in the majority and its
+log moves on), with the partition role's grudge, verified by the same
+probes. The stop first waits, asking every member's
+``maintenance/status`` as the leader finder does, until the leader's raft
+index is ``--snapshot-lag`` entries past the cut member's (default: 5,000 +
+the test's ``--snapshot-count`` + 100), at most ``--snapshot-wait``
+seconds, then removes the grudge. The stop op records the lag it reached
+(``snapshot-lag``). A heal before the lag records ``effect-not-reached``
+with the reason, and the faults checker counts that start as not in effect:
+it must not pass for a snapshot that never happened.
+Use it with a low ``--snapshot-count`` (etcd's default is 100,000).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pyharness.nemesis.kinds.partition import PARTITION
+from pyharness.nemesis.registry import Action, Chooser, FaultKind, register
+from pyharness.nemesis.targets import leader_of
+from pyharness.options import Option, interval
+
+if TYPE_CHECKING:
+    from pyharness.history import Op
+
+CATCH_UP_ENTRIES = 5000  # etcd 3.4 / 3.5: entries kept after a snapshot
+ETCD_SNAPSHOT_COUNT = 100_000  # etcd's default --snapshot-count
+_POLL_S = 0.2
+
+
+def raft_index(test: Mapping[str, Any], name: str) -> int | None:
+    """A member's raft index from its own status, or None if it does not answer."""
+    from pyharness.nemesis.leader import member_status
+
+    node = test.get("nodes", {}).get(name)
+    if not node:
+        return None
+    a = member_status(str(node["address"]), int(node.get("client_port", 2379)))
+    try:
+        return int(a["raftIndex"]) if a else None
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+@dataclass
+class SnapshotPartition:
+    kind: FaultKind
+    lag: int
+    wait_s: float
+    cut: dict[str, int] = field(default_factory=dict)  # member -> its index when cut
+
+    @property
+    def name(self) -> str:
+        return self.kind.name
+
+    def start(self, nem: Chooser, test: Mapping[str, Any], op: Op) -> Action:
+        leader = leader_of(test)
+        followers = [n for n in nem.nodes if n != leader] or list(nem.nodes)
+        member = nem.rng.choice(followers)
+        others = [n for n in nem.nodes if n != member]
+        grudge = {member: others, **{o: [member] for o in others}}
+        self.cut.clear()
+        index = raft_index(test, member)
+        if index is not None:
+            self.cut[member] = index
+        return self.kind.start.action(
+            {"partition_grudge": grudge}, sorted(grudge),
+            {"components": [[member], others]},
+            {"grudge": grudge, "member": member, "leader": leader, "member-index": index})
+
+    def stop(self, nem: Chooser, test: Mapping[str, Any], op: Op,
+             hosts: list[str]) -> Action:
+        member = next(iter(self.cut), None)
+        t0 = time.monotonic()
+        lag = self._lag(nem, test, member)
+        while (lag is None or lag < self.lag) and time.monotonic() - t0 < self.wait_s:
+            time.sleep(_POLL_S)
+            lag = self._lag(nem, test, member)
+        extra: dict[str, Any] = {"member": member, "snapshot-lag": lag,
+                                 "snapshot-lag-wanted": self.lag,
+                                 "waited-s": round(time.monotonic() - t0, 3)}
+        if lag is None or lag < self.lag:
+            # Read by the faults checker: this start did not take the
+            # effect it is for, though its grudge did.
+            extra["effect-not-reached"] = (
+                f"the leader was only {lag if lag is not None else 'an unknown number of'} "
+                f"entries past {member} after {self.wait_s:g} s, not {self.lag}")
+        return self.kind.stop.action({}, nem.nodes, "healed", extra)
+
+    def _lag(self, nem: Chooser, test: Mapping[str, Any], member: str | None) -> int | None:
+        if member is None:
+            return None
+        # The cut member cannot move on; its index when cut is the fallback
+        # when it does not answer (a member may also be paused or killed).
+        own = raft_index(test, member)
+        if own is None:
+            own = self.cut.get(member)
+        ahead = [i for n in nem.nodes if n != member
+                 if (i := raft_index(test, n)) is not None]
+        if own is None or not ahead:
+            return None
+        return max(ahead) - own
+
+
+def _make(kind: FaultKind, name: str, opts: Mapping[str, Any],
+          nodes: Sequence[str]) -> SnapshotPartition:
+    lag = opts.get("snapshot_lag")
+    if lag is None:
+        count = opts.get("snapshot_count") or ETCD_SNAPSHOT_COUNT
+        lag = CATCH_UP_ENTRIES + int(count) + 100
+    return SnapshotPartition(kind, int(lag), float(opts["snapshot_wait"]))
+
+
+SNAPSHOT_PARTITION = register(FaultKind(
+    name="partition-snapshot",
+    summary="isolate one follower until the leader is far enough ahead that it must send "
+            "it a snapshot, then heal",
+    start=PARTITION.start,
+    stop=PARTITION.stop,
+    heal=PARTITION.heal,
+    make=_make,
+    options=(
+        Option("snapshot_lag", "--snapshot-lag", "int", interval(1, 10**9, integer=True),
+               nullable=True, group="faults", default=None,
+               help="partition-snapshot: raft entries the leader must be past the cut "
+                    "member before the heal (default 5000 + --snapshot-count + 100)."),
+        Option("snapshot_wait", "--snapshot-wait", "float", interval(0, 3600),
+               group="faults", default=60.0,
+               help="partition-snapshot: seconds the heal waits for that lag at most."),
+    ),
+    group="partition",
+))
