@@ -314,6 +314,13 @@ class Connection:
             raise EtcdV3Error(r.status, None, r.data[:200].decode(errors="replace"))
         return answer
 
+    def metrics(self) -> str:
+        """The member's Prometheus text (``GET /metrics``, beside the API)."""
+        r = self.pool.urlopen("GET", "/metrics", retries=False, redirect=False)
+        if r.status != 200:
+            raise EtcdV3Error(r.status, None, r.data[:200].decode(errors="replace"))
+        return r.data.decode(errors="replace")
+
     def authenticate(self, user: str, password: str) -> None:
         """Get a token for an auth-enabled cluster; later calls send it."""
         self.token = str(self.call("/auth/authenticate",

@@ -17,7 +17,9 @@ effect there: a probe, the process state, the rule) and ``unverified`` (host
 -> why it could not be shown). A playbook that fails (an unreachable host, a task error)
 makes the op carry ``error``: one line naming the host and the task. The
 test goes on; the fault may be in place on some hosts, so it still counts as
-active and its stop still runs.
+active and its stop still runs. A fault whose effect shows only later (the
+snapshot a healed member receives) checks it after its playbook, and records
+``effect-not-reached`` when it does not show.
 """
 
 from __future__ import annotations
@@ -106,6 +108,12 @@ class FaultNemesis:
             done.extra["effective_ns"] = last - int(test["start_wall_ns"])
             done.extra["effect_latency_s"] = round((last - wall_invoke) / 1e9, 3)
         self._record_verification(done, r, action)
+        if r.ok and action.after is not None:
+            try:
+                done.extra.update(action.after())
+            except Exception as e:  # no proof of the later effect: say so
+                log.exception("nemesis %s: checking its effect failed", op.f)
+                done.extra["effect-not-reached"] = f"checking the effect failed: {e}"
         if not r.ok:
             done.error = r.error_line()
         elif done.extra["unverified"]:

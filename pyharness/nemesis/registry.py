@@ -53,6 +53,10 @@ class Action:
     # ``verify_by_ok``, a module whose success is the proof.
     verify_task: str | None = None
     verify_by_ok: bool = False
+    # Checked once the playbook succeeded, for an effect that only shows
+    # later and elsewhere (a snapshot the healed member receives); its
+    # answer goes into the completion's extra. Bounded in time.
+    after: Callable[[], Mapping[str, Any]] | None = None
 
 
 @dataclass(frozen=True)
@@ -67,9 +71,10 @@ class Step:
     verify_by_ok: bool = False
 
     def action(self, extravars: Mapping[str, Any], hosts: Sequence[str], value: Any = None,
-               extra: Mapping[str, Any] | None = None) -> Action:
+               extra: Mapping[str, Any] | None = None,
+               after: Callable[[], Mapping[str, Any]] | None = None) -> Action:
         return Action(self.playbook, dict(extravars), self.effect_task, list(hosts), value,
-                      dict(extra or {}), self.verify_task, self.verify_by_ok)
+                      dict(extra or {}), self.verify_task, self.verify_by_ok, after)
 
 
 class Chooser(Protocol):

@@ -4,8 +4,9 @@ can catch up from a snapshot alone, and it does.
 The cluster runs with ``--snapshot-count 100``, so the leader keeps only
 5,000 entries past its last snapshot. Writes go on through the majority
 while one follower is cut off; the stop waits until the leader's raft index
-is 5,200 entries past the member's, then heals. Checked from outside the
-suite: the member's own log says its raft restored a snapshot after the
+is 5,200 entries past the member's, then heals. The stop's own proof is
+the member's snapshot counter; checked from outside the suite too: the
+member's own log says its raft restored a snapshot after the
 heal, and it then holds the last key written.
 """
 
@@ -96,8 +97,11 @@ def test_the_cut_member_is_healed_behind_a_snapshot_and_restores_it(
         assert healed.error is None, healed.error
         assert "effect-not-reached" not in healed.extra, healed.extra
         assert healed.extra["snapshot-lag"] >= 5200 == healed.extra["snapshot-lag-wanted"]
+        # The nemesis's own proof: the member's snapshot counter went up.
+        assert healed.extra["snapshots-received"] >= 1, healed.extra
         print(f"cut {member}; healed at lag {healed.extra['snapshot-lag']} after "
-              f"{healed.extra['waited-s']} s")
+              f"{healed.extra['waited-s']} s; a snapshot arrived "
+              f"{healed.extra['snapshot-s']} s later")
     finally:
         stop.set()
         nem.close()
@@ -123,3 +127,25 @@ def test_the_cut_member_is_healed_behind_a_snapshot_and_restores_it(
             "/kv/range", {"key": "AA==", "serializable": True})["header"]["revision"])
         time.sleep(0.2)
     assert got >= want
+
+    # Cut again at once: the leader that just sent a snapshot keeps its
+    # whole log for 30 s, so the lag is reached but no snapshot follows,
+    # and the stop must say so rather than pass for one.
+    again = nemesis.build("partition-snapshot", {"seed": 2, "snapshot_count": 100,
+                                                 "snapshot_wait": 20.0},
+                          cluster, [n.name for n in lab_nodes]).nemesis
+    stop2 = threading.Event()
+    load2 = threading.Thread(target=_writes, args=(lab_nodes, stop2, ok), daemon=True)
+    try:
+        assert again.invoke(test, Op(type=INFO, f="start-partition-snapshot",
+                                     process=NEMESIS, time=0)).error is None
+        load2.start()
+        healed = again.invoke(test, Op(type=INFO, f="stop-partition-snapshot",
+                                       process=NEMESIS, time=0))
+    finally:
+        stop2.set()
+        again.close()
+    load2.join(30)
+    assert healed.extra["snapshot-lag"] >= 5200, healed.extra
+    assert healed.extra["snapshots-received"] == 0, healed.extra
+    assert "received no snapshot" in healed.extra["effect-not-reached"], healed.extra

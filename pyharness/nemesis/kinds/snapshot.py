@@ -12,21 +12,31 @@ be sent one.
 
 The start isolates one follower (the leader stays in the majority and its
 log moves on), with the partition role's grudge, verified by the same
-probes. The stop first waits, asking every member's
-``maintenance/status`` as the leader finder does, until the leader's raft
-index is ``--snapshot-lag`` entries past the cut member's (default: 5,000 +
-the test's ``--snapshot-count`` + 100), at most ``--snapshot-wait``
-seconds, then removes the grudge. The stop op records the lag it reached
-(``snapshot-lag``). A heal before the lag records ``effect-not-reached``
-with the reason, and the faults checker counts that start as not in effect:
-it must not pass for a snapshot that never happened.
-Use it with a low ``--snapshot-count`` (etcd's default is 100,000).
+probes, and reads how many snapshots the member has received so far (its
+``etcd_network_snapshot_receive_success`` counter, on ``/metrics``). The
+stop first waits, asking every member's ``maintenance/status`` as the
+leader finder does, until the leader's raft index is ``--snapshot-lag``
+entries past the cut member's (default: 5,000 + the test's
+``--snapshot-count`` + 100), at most ``--snapshot-wait`` seconds, then
+removes the grudge, then waits up to ``SNAPSHOT_CONFIRM_S`` for that counter
+to go up: the proof that the member was sent a snapshot. The stop op
+records the lag (``snapshot-lag``) and the snapshots received
+(``snapshots-received``). A heal before the lag, or one after which no
+snapshot arrives, records ``effect-not-reached`` with the reason, and the
+faults checker counts that start as not in effect: it must not pass for a
+snapshot that never happened.
+
+The lag alone is not proof: after sending a snapshot, the leader keeps its
+whole log for 30 s (etcd's ``releaseDelayAfterSnapshot``), so a member cut
+again within that time catches up from the log. Space the faults out
+(``--nemesis-interval`` 15 or more) and use a low ``--snapshot-count``
+(etcd's default is 100,000).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +51,8 @@ if TYPE_CHECKING:
 CATCH_UP_ENTRIES = 5000  # etcd 3.4 / 3.5: entries kept after a snapshot
 ETCD_SNAPSHOT_COUNT = 100_000  # etcd's default --snapshot-count
 _POLL_S = 0.2
+SNAPSHOT_CONFIRM_S = 10.0  # a snapshot of the lab's size arrives in well under 1 s
+SNAPSHOT_METRIC = "etcd_network_snapshot_receive_success"
 
 
 def raft_index(test: Mapping[str, Any], name: str) -> int | None:
@@ -57,12 +69,40 @@ def raft_index(test: Mapping[str, Any], name: str) -> int | None:
         return None
 
 
+def snapshots_received(test: Mapping[str, Any], name: str) -> int | None:
+    """How many snapshots a member has received from its peers (the sum of
+    its receive counter over senders), or None if it does not answer."""
+    from pyharness.etcd import v3 as etcd_v3
+
+    node = test.get("nodes", {}).get(name)
+    if not node:
+        return None
+    conn = etcd_v3.connect(str(node["address"]), int(node.get("client_port", 2379)),
+                           timeout=1.0)
+    try:
+        text = conn.metrics()
+    except Exception:
+        return None
+    finally:
+        conn.close()
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(SNAPSHOT_METRIC) and line[len(SNAPSHOT_METRIC):][:1] in ("{", " "):
+            try:
+                total += float(line.rsplit(None, 1)[-1])
+            except ValueError:
+                continue
+    return int(total)
+
+
 @dataclass
 class SnapshotPartition:
     kind: FaultKind
     lag: int
     wait_s: float
     cut: dict[str, int] = field(default_factory=dict)  # member -> its index when cut
+    received: int | None = None  # the cut member's snapshots received when cut
+    confirm_s: float = SNAPSHOT_CONFIRM_S
 
     @property
     def name(self) -> str:
@@ -78,10 +118,12 @@ class SnapshotPartition:
         index = raft_index(test, member)
         if index is not None:
             self.cut[member] = index
+        self.received = snapshots_received(test, member)
         return self.kind.start.action(
             {"partition_grudge": grudge}, sorted(grudge),
             {"components": [[member], others]},
-            {"grudge": grudge, "member": member, "leader": leader, "member-index": index})
+            {"grudge": grudge, "member": member, "leader": leader, "member-index": index,
+             "member-snapshots-received": self.received})
 
     def stop(self, nem: Chooser, test: Mapping[str, Any], op: Op,
              hosts: list[str]) -> Action:
@@ -94,13 +136,36 @@ class SnapshotPartition:
         extra: dict[str, Any] = {"member": member, "snapshot-lag": lag,
                                  "snapshot-lag-wanted": self.lag,
                                  "waited-s": round(time.monotonic() - t0, 3)}
+        after = None
         if lag is None or lag < self.lag:
             # Read by the faults checker: this start did not take the
             # effect it is for, though its grudge did.
             extra["effect-not-reached"] = (
                 f"the leader was only {lag if lag is not None else 'an unknown number of'} "
                 f"entries past {member} after {self.wait_s:g} s, not {self.lag}")
-        return self.kind.stop.action({}, nem.nodes, "healed", extra)
+        elif member is not None:
+            after = self._confirm(test, member, self.received)
+        return self.kind.stop.action({}, nem.nodes, "healed", extra, after)
+
+    def _confirm(self, test: Mapping[str, Any], member: str,
+                 before: int | None) -> Callable[[], dict[str, Any]]:
+        def check() -> dict[str, Any]:
+            if before is None:
+                return {"effect-not-reached":
+                        f"{member}'s {SNAPSHOT_METRIC} could not be read when it was cut"}
+            t0 = time.monotonic()
+            now = snapshots_received(test, member)
+            while (now is None or now <= before) and time.monotonic() - t0 < self.confirm_s:
+                time.sleep(_POLL_S)
+                now = snapshots_received(test, member)
+            if now is not None and now > before:
+                return {"snapshots-received": now - before,
+                        "snapshot-s": round(time.monotonic() - t0, 3)}
+            return {"snapshots-received": 0, "effect-not-reached": (
+                f"{member} received no snapshot within {self.confirm_s:g} s of the heal: "
+                "the leader still had the entries it lacked (it keeps its log for 30 s "
+                "after sending a snapshot)")}
+        return check
 
     def _lag(self, nem: Chooser, test: Mapping[str, Any], member: str | None) -> int | None:
         if member is None:
