@@ -12,10 +12,29 @@ history (:mod:`pyharness.workloads.watch`):
   within the window, so they are not judged.) This is what etcd-io/etcd#18089
   broke: a watch from a compacted revision that was a delete skipped the
   delete;
+- **atomic**: all events of one revision (a transaction writing several
+  keys) arrive in one response of the stream;
 - **resumable**: a watch resumed from revision R is judged as any other from R;
+- **bookmarkable**: a progress notification at revision P promises that
+  every event up to P has been delivered: no later event of that watch is at
+  P or below, and every acknowledged write from the start to P came before it;
+- **prevKV and is_create**: a PUT creates its key (``create_revision`` is the
+  event's revision, ``version`` 1) exactly when the key did not exist just
+  before, and the ``prev_kv`` of an event is the key's state just before it
+  (or none, as documented, once that state's revision may be compacted).
+  That state is known when every revision between the key's previous known
+  write and the event is known (acknowledged, or delivered by some watch);
+  otherwise an unknown write could lie between, and the event is not judged
+  on it (counted as ``meta-unjudged``);
 - **no phantoms**: every event is a write that happened: an acknowledged one
   with the same revision, type, key and value, or one whose outcome was
   unknown (``info``) with that type, key and value.
+
+Events are ``[revision, type, key, value]``, with ``create_revision``,
+``version`` and the previous value appended where the workload recorded
+them; a watch op's ``splits`` (where each response began) and ``progress``
+(``[events delivered so far, revision]`` per notification) are judged where
+present. A history without them is judged on the rest.
 
 A watch that etcd refused because its start was compacted is its documented
 answer, counted as ``compacted``, never a violation. A watch that delivered
@@ -24,11 +43,16 @@ that delivered anything the verdict is ``unknown``.
 
 Each violation names the watch op, its member, the revisions and the missing
 or extra event, and when the watch ended (``time-s``, since the test began).
+In a run's directory the checker also draws ``watch.png``
+(:mod:`checkers.watch_plot`): every watch's revisions against time, by
+member, violations marked.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from checkers.core import UNKNOWN
@@ -43,41 +67,111 @@ def _event(rev: int, kind: str, key: Any, value: Any) -> list[Any]:
     return [rev, kind, key, None if kind == "DELETE" else value]
 
 
+def _writes_of(f: str, value: Any) -> list[tuple[str, Any, Any]]:
+    """(type, key, value) of what one write op writes, in key order."""
+    if f == "txn":
+        return sorted((("PUT", k, v) for k, v in value), key=lambda w: str(w[1]))
+    k, v = value
+    return [(WRITES[f], k, None if f == "delete" else v)]
+
+
+class _Timeline:
+    """What is known of the store's writes: by revision (acknowledged, or
+    delivered by some watch) and by key, to find a key's state just before
+    a revision when nothing unknown can lie between."""
+
+    def __init__(self, acked: Mapping[int, list[list[Any]]],
+                 watches: Sequence[Sequence[list[Any]]]) -> None:
+        known: dict[int, dict[Any, list[Any]]] = {
+            r: {e[2]: e for e in evs} for r, evs in acked.items()}
+        for events in watches:
+            for e in events:
+                known.setdefault(e[0], {}).setdefault(e[2], e[:4])
+        self.known = known
+        self.revs = sorted(known)
+        by_key: dict[Any, list[int]] = {}
+        for r in self.revs:
+            for k in known[r]:
+                by_key.setdefault(k, []).append(r)
+        self.by_key = by_key
+
+    def before(self, key: Any, rev: int, unsure_since: int | None,
+               acked_at: int | None) -> tuple[bool, list[Any] | None]:
+        """(judgeable, the key's last write before ``rev`` or None if absent).
+        ``unsure_since``: when the first write to the key of unknown outcome
+        was invoked; ``acked_at``: when the write at ``rev`` was acknowledged."""
+        ks = self.by_key.get(key, [])
+        i = bisect_left(ks, rev)
+        if i == 0:
+            # Never written before, as far as is known (the prefix is the
+            # test's own): sure if no write of unknown outcome to the key
+            # was invoked before ``rev`` was acknowledged.
+            return (unsure_since is None
+                    or (acked_at is not None and acked_at < unsure_since), None)
+        prev = ks[i - 1]
+        between = bisect_left(self.revs, rev) - bisect_right(self.revs, prev)
+        if between != rev - prev - 1:
+            return (False, None)  # a revision between is unknown
+        return (True, self.known[prev][key])
+
+
 class WatchChecker:
     name = "watch"
 
     def check(self, test: Mapping[str, Any], history: Sequence[Op]) -> dict[str, Any]:
-        acked: dict[int, list[Any]] = {}  # revision -> [rev, type, key, value]
+        acked: dict[int, list[list[Any]]] = {}  # revision -> its events, in key order
         maybe: set[tuple[str, Any, Any]] = set()  # (type, key, value) of info writes
+        unsure: dict[Any, int] = {}  # key -> first invoke of a write of unknown outcome
+        acked_at: dict[int, int] = {}  # revision -> when its write was acknowledged
         watches: list[tuple[Op, Op]] = []
+        compactions: list[tuple[int, int]] = []  # (invoked at, revision)
         for inv, comp in pairs(history):
-            if inv.f in WRITES and comp is not None and comp.type == OK:
-                rev = comp.extra.get("revision")
-                k, v = inv.value
-                if inv.f == "delete" and not comp.extra.get("deleted"):
-                    continue  # deleting an absent key writes nothing: no event
-                if isinstance(rev, int):
-                    acked[rev] = _event(rev, WRITES[inv.f], k, v)
-            elif inv.f in WRITES and (comp is None or comp.type == INFO):
-                k, v = inv.value
-                maybe.add((WRITES[inv.f], k, None if inv.f == "delete" else v))
+            if inv.f in WRITES or inv.f == "txn":
+                try:
+                    ws = _writes_of(inv.f, inv.value)
+                except (TypeError, ValueError):
+                    continue  # not a write this checker knows
+                if comp is not None and comp.type == OK:
+                    rev = comp.extra.get("revision")
+                    if inv.f == "delete" and not comp.extra.get("deleted"):
+                        continue  # deleting an absent key writes nothing: no event
+                    if isinstance(rev, int):
+                        acked[rev] = [_event(rev, *w) for w in ws]
+                        acked_at[rev] = comp.time
+                elif comp is None or comp.type == INFO:
+                    maybe.update(ws)
+                    for w in ws:
+                        unsure[w[1]] = min(unsure.get(w[1], inv.time), inv.time)
             elif inv.f == "watch" and comp is not None and isinstance(comp.value, dict):
                 watches.append((inv, comp))
+            elif inv.f == "compact" and isinstance(inv.value, int):
+                compactions.append((inv.time, inv.value))
 
         violations: list[dict[str, Any]] = []
-        counts = {"watches": len(watches), "compacted": 0, "judged": 0, "events": 0}
+        counts = {"watches": len(watches), "compacted": 0, "judged": 0, "events": 0,
+                  "meta-judged": 0, "meta-unjudged": 0, "progress-notifications": 0}
+        judged: list[tuple[Op, int, list[list[Any]]]] = []
         for _inv, comp in watches:
             v = comp.value
             if v.get("compacted"):
                 counts["compacted"] += 1
                 continue
-            events = [e for e in v.get("events") or [] if isinstance(e, list) and len(e) == 4]
+            events = [e for e in v.get("events") or [] if isinstance(e, list) and len(e) >= 4]
             counts["events"] += len(events)
+            counts["progress-notifications"] += len(v.get("progress") or [])
             if not events:
                 continue
             counts["judged"] += 1
             start = int(v.get("from") or 0) or int(v.get("created") or 0) + 1
+            judged.append((comp, start, events))
+        timeline = _Timeline(acked, [e for _c, _s, e in judged])
+        for comp, start, events in judged:
             violations.extend(self._judge(comp, start, events, acked, maybe))
+            # etcd sends no prev_kv once the previous revision is compacted
+            # (documented): the highest compaction asked before this watch ended.
+            compacted = max((r for t, r in compactions if t < comp.time), default=0)
+            violations.extend(self._judge_meta(comp, start, events, timeline, unsure,
+                                               acked_at, compacted, counts))
 
         by_kind: dict[str, int] = {}
         for x in violations:
@@ -85,7 +179,11 @@ class WatchChecker:
         valid: bool | str = not violations
         if not violations and counts["judged"] == 0:
             valid = UNKNOWN
+        files: dict[str, Any] = {}
+        if test.get("store_dir") and watches:
+            files = _draw(test, history, violations)
         return {
+            **files,
             "valid?": valid,
             **({"reason": "no watch delivered an event"} if valid == UNKNOWN else {}),
             **counts,
@@ -96,34 +194,136 @@ class WatchChecker:
         }
 
     def _judge(self, comp: Op, start: int, events: list[list[Any]],
-               acked: Mapping[int, list[Any]], maybe: set[tuple[str, Any, Any]]
+               acked: Mapping[int, list[list[Any]]], maybe: set[tuple[str, Any, Any]]
                ) -> list[dict[str, Any]]:
-        where = {"watch": comp.index, "process": comp.process, "member": comp.node,
-                 "from": start, "time-s": round(comp.time / 1e9, 3)}
+        where = _where(comp, start)
         out: list[dict[str, Any]] = []
         seen: set[tuple[int, Any]] = set()
         last = 0
         for e in events:
-            rev, kind, key, value = e
+            rev, kind, key, value = e[:4]
             if rev < last:
                 out.append({**where, "kind": "out-of-order", "revision": rev, "after": last})
             last = max(last, rev)
             if (rev, key) in seen:
-                out.append({**where, "kind": "duplicate", "event": e})
+                out.append({**where, "kind": "duplicate", "event": e[:4]})
             seen.add((rev, key))
             if rev < start:
-                out.append({**where, "kind": "before-start", "event": e})
+                out.append({**where, "kind": "before-start", "event": e[:4]})
             want = acked.get(rev)
             if want is not None:
-                if want != _event(rev, kind, key, value):
-                    out.append({**where, "kind": "wrong-event", "event": e, "expected": want})
+                w = next((x for x in want if x[2] == key), None)
+                if w != _event(rev, kind, key, value):
+                    out.append({**where, "kind": "wrong-event", "event": e[:4],
+                                "expected": w if w is not None else want})
             elif (kind, key, None if kind == "DELETE" else value) not in maybe:
-                out.append({**where, "kind": "phantom", "event": e})
-        delivered = {rev for rev, *_ in events}
-        missing = [acked[r] for r in sorted(acked) if start <= r <= last and r not in delivered]
+                out.append({**where, "kind": "phantom", "event": e[:4]})
+        missing = [x for r in sorted(acked) if start <= r <= last
+                   for x in acked[r] if (r, x[2]) not in seen]
         for m in missing:
             out.append({**where, "kind": "missing", "event": m, "last-delivered": last})
+        out.extend(_atomic(where, events, comp.value.get("splits")))
+        out.extend(_bookmarks(where, start, events, comp.value.get("progress"), acked))
         return out
+
+    @staticmethod
+    def _judge_meta(comp: Op, start: int, events: list[list[Any]], timeline: _Timeline,
+                    unsure: Mapping[Any, int], acked_at: Mapping[int, int],
+                    compacted: int, counts: dict[str, int]) -> list[dict[str, Any]]:
+        """is_create, version and prev_kv of each event, against the key's
+        state just before it, where that state is known."""
+        where = _where(comp, start)
+        with_prev = bool(comp.value.get("prev_kv"))
+        out: list[dict[str, Any]] = []
+        for e in events:
+            if len(e) < 6:
+                continue
+            rev, kind, key = e[0], e[1], e[2]
+            sure, before = timeline.before(key, rev, unsure.get(key), acked_at.get(rev))
+            if not sure:
+                counts["meta-unjudged"] += 1
+                continue
+            counts["meta-judged"] += 1
+            exists = before is not None and before[1] == "PUT"
+            if kind == "PUT":
+                created, version = e[4], e[5]
+                if (created == rev) != (not exists) or (version == 1) != (created == rev):
+                    out.append({**where, "kind": "wrong-is-create", "event": e[:4],
+                                "create-revision": created, "version": version,
+                                "existed": exists})
+            if with_prev and len(e) >= 7:
+                want = before[3] if exists and before is not None else None
+                gone = e[6] is None and before is not None and before[0] < compacted
+                if e[6] != want and not gone:
+                    out.append({**where, "kind": "wrong-prev-kv", "event": e[:4],
+                                "prev-kv": e[6], "expected": want})
+        return out
+
+
+def _draw(test: Mapping[str, Any], history: Sequence[Op],
+          violations: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """watch.png beside the run; a drawing that fails says so and judges nothing."""
+    from checkers.watch_plot import plot_watches
+
+    path = Path(test["store_dir"]) / "watch.png"
+    try:
+        plot_watches(history, violations, str(test.get("name", "")), path)
+    except Exception as e:  # the verdict stands without its drawing
+        return {"plot-error": f"{type(e).__name__}: {e}"}
+    return {"files": [str(path)]}
+
+
+def _where(comp: Op, start: int) -> dict[str, Any]:
+    return {"watch": comp.index, "process": comp.process, "member": comp.node,
+            "from": start, "time-s": round(comp.time / 1e9, 3)}
+
+
+def _atomic(where: Mapping[str, Any], events: list[list[Any]],
+            splits: Any) -> list[dict[str, Any]]:
+    """A revision whose events came in more than one response. Only first
+    deliveries count: an event sent again (a watch gone back in time) is a
+    duplicate, not a split."""
+    if not isinstance(splits, list) or not splits:
+        return []
+    bounds = sorted({int(i) for i in splits if isinstance(i, int)} | {0})
+    response: dict[int, set[int]] = {}
+    seen: set[tuple[int, Any]] = set()
+    j = 0
+    for i, e in enumerate(events):
+        while j + 1 < len(bounds) and bounds[j + 1] <= i:
+            j += 1
+        if (e[0], e[2]) in seen:
+            continue
+        seen.add((e[0], e[2]))
+        response.setdefault(e[0], set()).add(j)
+    return [{**where, "kind": "split-revision", "revision": r, "responses": len(rs)}
+            for r, rs in sorted(response.items()) if len(rs) > 1]
+
+
+def _bookmarks(where: Mapping[str, Any], start: int, events: list[list[Any]], progress: Any,
+               acked: Mapping[int, list[list[Any]]]) -> list[dict[str, Any]]:
+    """Each progress notification at P, after n events: nothing later at or
+    below P, and every acknowledged write in [start, P] among the first n."""
+    out: list[dict[str, Any]] = []
+    if not isinstance(progress, list):
+        return out
+    acked_revs = sorted(acked)
+    for p in progress:
+        if not (isinstance(p, list) and len(p) == 2):
+            continue
+        n, rev = int(p[0]), int(p[1])
+        late = [e[:4] for e in events[n:] if e[0] <= rev]
+        if late:
+            out.append({**where, "kind": "bookmark-ahead", "revision": rev, "event": late[0],
+                        "late": len(late)})
+            continue
+        before = {(e[0], e[2]) for e in events[:n]}
+        lo, hi = bisect_left(acked_revs, start), bisect_right(acked_revs, rev)
+        lost = [x for r in acked_revs[lo:hi] for x in acked[r] if (r, x[2]) not in before]
+        if lost:
+            out.append({**where, "kind": "bookmark-ahead", "revision": rev, "event": lost[0],
+                        "late": len(lost)})
+    return out
 
 
 def describe(v: Mapping[str, Any]) -> str:
@@ -138,6 +338,18 @@ def describe(v: Mapping[str, Any]) -> str:
         return f"{head}: missing {what} (it delivered up to {v.get('last-delivered')})"
     if kind == "out-of-order":
         return f"{head}: revision {v.get('revision')} after {v.get('after')}"
+    if kind == "split-revision":
+        return (f"{head}: the events of revision {v.get('revision')} came in "
+                f"{v.get('responses')} responses")
+    if kind == "bookmark-ahead":
+        return (f"{head}: a progress notification at {v.get('revision')} came before "
+                f"{what} ({v.get('late')} such)")
+    if kind == "wrong-is-create":
+        was = "existed" if v.get("existed") else "did not exist"
+        return (f"{head}: {what} has create_revision {v.get('create-revision')}, version "
+                f"{v.get('version')}, but the key {was} just before")
+    if kind == "wrong-prev-kv":
+        return f"{head}: {what} has prev_kv {v.get('prev-kv')!r}, expected {v.get('expected')!r}"
     if kind == "wrong-event":
         x = v.get("expected") or []
         return f"{head}: got {what}, but the write at {e[0] if e else '?'} was {x}"

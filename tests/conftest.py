@@ -87,6 +87,8 @@ def local_etcd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalEtcd]:
         pytest.skip("etcd is not installed (scripts/bootstrap installs it)")
     data = tmp_path_factory.mktemp("etcd")
     client, peer = free_port(), free_port()
-    args = [*member_args("local", client, peer), "--enable-v2=true"]
+    # Progress notifications twice a second, for the watch workload's tests.
+    args = [*member_args("local", client, peer), "--enable-v2=true",
+            "--experimental-watch-progress-notify-interval=500ms"]
     with etcd_member(data, args, lambda: healthy(f"http://127.0.0.1:{client}"), "local etcd"):
         yield LocalEtcd("127.0.0.1", client)

@@ -118,7 +118,10 @@ class WatchAnswer:
     created_revision: int | None = None
     events: list[WatchEvent] = field(default_factory=list)
     compact_revision: int | None = None
-    progress: list[int] = field(default_factory=list)  # progress-notification revisions
+    # Progress notifications, as (events delivered before it, its revision).
+    progress: list[tuple[int, int]] = field(default_factory=list)
+    splits: list[int] = field(default_factory=list)  # where each response's events begin
+    arrived_ms: list[int] = field(default_factory=list)  # each of those, since the watch began
 
 
 def _watch_message(msg: dict[str, Any], answer: WatchAnswer, status: int) -> bool:
@@ -136,6 +139,8 @@ def _watch_message(msg: dict[str, Any], answer: WatchAnswer, status: int) -> boo
         answer.compact_revision = compacted
         return True
     events = result.get("events") or []
+    if events:
+        answer.splits.append(len(answer.events))
     for ev in events:
         kv = ev.get("kv", {})
         prev = ev.get("prev_kv")
@@ -145,8 +150,8 @@ def _watch_message(msg: dict[str, Any], answer: WatchAnswer, status: int) -> boo
             create_revision=int(kv.get("create_revision", 0)),
             version=int(kv.get("version", 0)),
             prev_value=base64.b64decode(prev.get("value", "")) if prev else None))
-    if not events and not result.get("created") and header_rev:
-        answer.progress.append(header_rev)
+    if not events and not result.get("created") and not result.get("canceled") and header_rev:
+        answer.progress.append((len(answer.events), header_rev))
     return bool(result.get("canceled"))
 
 
@@ -403,7 +408,7 @@ class Connection:
         self.call("/kv/compaction", {"revision": str(revision), "physical": physical})
 
     def watch_events(self, prefix: Bytes, start_revision: int, window_s: float,
-                     prev_kv: bool = False) -> WatchAnswer:
+                     prev_kv: bool = False, progress_notify: bool = False) -> WatchAnswer:
         """Every event on keys under ``prefix`` from ``start_revision`` (0:
         from now) that arrives within ``window_s``, in arrival order.
 
@@ -411,12 +416,17 @@ class Connection:
         in the exception's ``answer``: what arrived is never hidden."""
         body: dict[str, Any] = {"create_request": {
             "key": _enc(prefix), "range_end": _enc(prefix_end(_b(prefix))),
-            "start_revision": str(start_revision), "prev_kv": prev_kv}}
+            "start_revision": str(start_revision), "prev_kv": prev_kv,
+            "progress_notify": progress_notify}}
         answer = WatchAnswer(start_revision=start_revision)
+        t0 = time.monotonic()
         try:
             with contextlib.closing(self._stream(body, window_s)) as messages:
                 for msg, status in messages:
-                    if _watch_message(msg, answer, status):
+                    done = _watch_message(msg, answer, status)
+                    while len(answer.arrived_ms) < len(answer.splits):
+                        answer.arrived_ms.append(round((time.monotonic() - t0) * 1000))
+                    if done:
                         break
             return answer
         except Exception as e:

@@ -394,7 +394,8 @@ def execute(opts: TestOptions, console: Console,
     if auth is not None:
         test["options"].update(auth_user=auth[0], auth_password_file=auth[1])
     store.write_json(run_dir / "test.json", test)
-    extravars: dict[str, Any] = {"store_dir": str(run_dir.resolve())}
+    extravars: dict[str, Any] = {"store_dir": str(run_dir.resolve()),
+                                 **workloads.cluster_vars(opts.workload)}
     if opts.etcd_version is not None:  # over the inventory's, for every playbook
         extravars["etcd_version"] = opts.etcd_version
     if opts.snapshot_count is not None:

@@ -118,6 +118,12 @@ def check(name: str, opts: Any) -> tuple[str, str] | None:
     return fn(opts) if callable(fn) else None
 
 
+def cluster_vars(name: str) -> dict[str, Any]:
+    """The etcd role's variables a workload wants on the members a test sets
+    up (``CLUSTER_VARS``), e.g. the watch workload's progress interval."""
+    return dict(getattr(_discover().get(name), "CLUSTER_VARS", {}))
+
+
 def apis(name: str) -> tuple[str, ...]:
     """The etcd APIs workload ``name`` runs on."""
     return tuple(getattr(_discover().get(name), "APIS", ALL_APIS))

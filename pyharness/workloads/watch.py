@@ -11,6 +11,8 @@ some) and writers. Ops, with their values:
 
 - ``put [k v]`` / ``delete [k nil]`` on keys ``0..keys-1``: ok records the
   store revision of the write in ``revision``;
+- ``txn [[k1 v1] [k2 v2]]``: puts two keys in one transaction, so one
+  revision has two events (what the checker's *atomic* judges);
 - ``compact R``: every ``--compact-interval`` seconds a writer compacts at
   the revision of the latest acknowledged delete (or write), because a watch
   starting exactly at a compacted delete is where etcd-io/etcd#18089 lost
@@ -51,6 +53,9 @@ if TYPE_CHECKING:
 
 KEYS = 3  # few keys, so that puts and deletes of one key interleave
 VALUES = 1000
+PROGRESS_INTERVAL = "1s"  # etcd's default is 10 min: none would arrive in a window
+# The etcd role's variables this workload wants on the members it sets up.
+CLUSTER_VARS = {"etcd_watch_progress_notify_interval": PROGRESS_INTERVAL}
 
 APIS = ("v3",)
 API_WHY = "etcd's v3 watch and compaction"
@@ -98,6 +103,14 @@ class WatchClient:
                 done = op.completion(OK)
                 done.extra.update(revision=revision, deleted=deleted)
                 return done
+            if op.f == "txn":
+                from pyharness.etcd.v3 import put_op
+
+                result = self.conn.txn([], [put_op(f"{self.prefix}{k}", str(v))
+                                            for k, v in op.value])
+                done = op.completion(OK)
+                done.extra["revision"] = result.revision
+                return done
             if op.f == "compact":
                 self.conn.compact(int(op.value))
                 return op.completion(OK)
@@ -113,7 +126,8 @@ class WatchClient:
         assert self.conn is not None
         start = int(op.value["from"])
         try:
-            answer = self.conn.watch_events(self.prefix, start, self.window_s)
+            answer = self.conn.watch_events(self.prefix, start, self.window_s,
+                                            prev_kv=True, progress_notify=True)
         except Exception as e:
             done = failed(op, etcd_v3.classify(e), no_effect=True)
             partial = getattr(e, "answer", None)
@@ -124,8 +138,13 @@ class WatchClient:
     def _value(self, start: int, a: etcd_v3.WatchAnswer) -> dict[str, Any]:
         n = len(self.prefix)
         return {"from": start, "created": a.created_revision, "compacted": a.compact_revision,
-                "events": [[e.revision, e.type, _key(e.key[n:]), _val(e.value)]
-                           for e in a.events]}
+                "prev_kv": True,
+                "events": [[e.revision, e.type, _key(e.key[n:]), _val(e.value),
+                            e.create_revision, e.version,
+                            None if e.prev_value is None else _val(e.prev_value)]
+                           for e in a.events],
+                "splits": a.splits, "arrived-ms": a.arrived_ms,
+                "progress": [list(p) for p in a.progress]}
 
 
 def _key(b: bytes) -> int | str:
@@ -177,9 +196,17 @@ class WatchOps(g.Generator):
                 nxt = dataclasses.replace(self, next_compact=ctx.time + self.compact_every_ns)
             else:
                 k = ctx.rng.randrange(self.keys)
-                template = ({"f": "put", "value": [k, ctx.rng.randrange(VALUES)], "process": p}
-                            if ctx.rng.random() < 0.6 else
-                            {"f": "delete", "value": [k, None], "process": p})
+                x = ctx.rng.random()
+                if x < 0.5:
+                    template = {"f": "put", "value": [k, ctx.rng.randrange(VALUES)],
+                                "process": p}
+                elif x < 0.6 and self.keys > 1:
+                    k2 = (k + 1 + ctx.rng.randrange(self.keys - 1)) % self.keys
+                    template = {"f": "txn", "process": p,
+                                "value": [[a, ctx.rng.randrange(VALUES)]
+                                          for a in sorted((k, k2))]}
+                else:
+                    template = {"f": "delete", "value": [k, None], "process": p}
                 if self.next_compact is None:
                     nxt = dataclasses.replace(self, next_compact=due)
         op = g.fill(template, ctx)
@@ -192,7 +219,7 @@ class WatchOps(g.Generator):
         if event.f == "delete" and isinstance(rev, int) and event.extra.get("deleted"):
             return dataclasses.replace(self, last_delete=max(self.last_delete, rev),
                                        last_write=max(self.last_write, rev))
-        if event.f == "put" and isinstance(rev, int):
+        if event.f in ("put", "txn") and isinstance(rev, int):
             return dataclasses.replace(self, last_write=max(self.last_write, rev))
         if event.f == "compact" and isinstance(event.value, int):
             return dataclasses.replace(self, compacted=max(self.compacted, event.value))

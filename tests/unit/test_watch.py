@@ -42,10 +42,19 @@ class H:
         self._add("delete", [k, None], OK, revision=rev, deleted=1)
         return self
 
+    def compact(self, rev: int) -> H:
+        self._add("compact", rev, OK)
+        return self
+
+    def txn(self, kvs: list[list[int]], rev: int, type: str = OK) -> H:
+        self._add("txn", kvs, type, revision=rev)
+        return self
+
     def watch(self, start: int, events: list[list[Any]], created: int = 0,
-              compacted: int | None = None) -> H:
+              compacted: int | None = None, **more: Any) -> H:
         self._add("watch", {"from": start}, OK, {"from": start, "created": created,
-                                                  "compacted": compacted, "events": events},
+                                                  "compacted": compacted, "events": events,
+                                                  **more},
                   process=9)
         return self
 
@@ -109,6 +118,90 @@ def test_a_watch_from_now_starts_after_its_created_revision() -> None:
     assert r["valid?"] is True
 
 
+# Events with their metadata: [rev, type, key, value, create_revision,
+# version, prev value], as the workload records them with prev_kv.
+META = [[2, "PUT", 0, 5, 2, 1, None], [3, "DELETE", 0, None, 0, 0, 5],
+        [4, "PUT", 0, 6, 4, 1, None]]
+
+
+def test_is_create_and_prev_kv_that_match_the_writes_are_valid() -> None:
+    r = writes().watch(2, META, prev_kv=True).check()
+    assert r["valid?"] is True and r["meta-judged"] == 3 and r["meta-unjudged"] == 0
+
+
+@pytest.mark.parametrize(("i", "event", "kind"), [
+    # The put after the delete claims the key lived on from revision 2.
+    (2, [4, "PUT", 0, 6, 2, 2, None], "wrong-is-create"),
+    # A first put that says it is not a create.
+    (0, [2, "PUT", 0, 5, 1, 2, None], "wrong-is-create"),
+    # The delete's prev_kv is not the value it deleted.
+    (1, [3, "DELETE", 0, None, 0, 0, 7], "wrong-prev-kv"),
+    # A create with a previous value.
+    (2, [4, "PUT", 0, 6, 4, 1, 5], "wrong-prev-kv"),
+])
+def test_a_wrong_is_create_or_prev_kv_is_caught(i: int, event: list[Any], kind: str) -> None:
+    events = [*META[:i], event, *META[i + 1:]]
+    r = writes().watch(2, events, prev_kv=True).check()
+    assert r["valid?"] is False and r["violations-by-kind"] == {kind: 1}, r
+
+
+def test_no_prev_kv_is_etcds_answer_once_the_previous_revision_is_compacted() -> None:
+    """etcd's API: "If the previous KV is already compacted, nothing will be
+    returned". A watch from the compacted delete gets it without prev_kv."""
+    h = writes().compact(3).watch(3, [[3, "DELETE", 0, None, 0, 0, None],
+                                      [4, "PUT", 0, 6, 4, 1, None]], prev_kv=True)
+    assert h.check()["valid?"] is True
+    # Not compacted: the same answer is wrong.
+    h = writes().watch(3, [[3, "DELETE", 0, None, 0, 0, None], [4, "PUT", 0, 6, 4, 1, None]],
+                       prev_kv=True)
+    assert h.check()["violations-by-kind"] == {"wrong-prev-kv": 1}
+
+
+def test_a_state_an_unknown_write_may_have_changed_is_not_judged() -> None:
+    """Revision 3 is an unknown write that no watch delivered: the key's
+    state before 4 is not known, so 4's prev_kv is not judged."""
+    h = H().put(0, 5, rev=2).put(0, 8, rev=0, type=INFO).put(0, 6, rev=4)
+    r = h.watch(4, [[4, "PUT", 0, 6, 2, 3, 8]], prev_kv=True).check()
+    assert r["valid?"] is True and r["meta-unjudged"] == 1 and r["meta-judged"] == 0
+    # Once a watch delivered revision 3, the state is known again.
+    r = h.watch(2, [[2, "PUT", 0, 5, 2, 1, None], [3, "PUT", 0, 8, 2, 2, 5],
+                    [4, "PUT", 0, 6, 2, 3, 8]], prev_kv=True).check()
+    assert r["valid?"] is True and r["meta-unjudged"] == 0
+
+
+def test_a_transactions_events_come_together_or_are_caught() -> None:
+    h = H().put(0, 5, rev=2).txn([[0, 6], [1, 7]], rev=3)
+    both = [[2, "PUT", 0, 5], [3, "PUT", 0, 6], [3, "PUT", 1, 7]]
+    assert h.watch(2, both, splits=[0, 1]).check()["valid?"] is True
+    r = H().put(0, 5, rev=2).txn([[0, 6], [1, 7]], rev=3).watch(2, both, splits=[0, 2]).check()
+    assert r["violations-by-kind"] == {"split-revision": 1}
+    r = H().put(0, 5, rev=2).txn([[0, 6], [1, 7]], rev=3).watch(2, both[:2]).check()
+    assert r["violations-by-kind"] == {"missing": 1} and r["violations"][0]["event"][2] == 1
+
+
+@pytest.mark.parametrize(("progress", "valid"), [
+    ([[3, 4]], True),    # after all three events, at 4
+    ([[1, 2]], True),    # after the first, at its revision
+    ([[1, 3]], False),   # at 3, yet the delete at 3 comes after it
+    ([[0, 2]], False),   # at 2, before the put at 2 was delivered
+])
+def test_a_progress_notification_never_runs_ahead_of_events(progress: list[list[int]],
+                                                            valid: bool) -> None:
+    r = writes().watch(2, META, prev_kv=True, progress=progress).check()
+    assert r["valid?"] is valid, r
+    assert r["progress-notifications"] == 1
+    if not valid:
+        assert r["violations-by-kind"] == {"bookmark-ahead": 1}
+
+
+def test_a_progress_notification_before_an_event_it_covers_is_caught_even_if_it_never_came(
+        ) -> None:
+    """At 3 after only the put at 2: the delete at 3 was acknowledged and
+    never delivered before the notification."""
+    r = writes().watch(2, META[:1], prev_kv=True, progress=[[1, 3]]).check()
+    assert r["violations-by-kind"] == {"bookmark-ahead": 1}
+
+
 # --- against the real etcd installed here -----------------------------------
 
 def _run(tmp_path: Path, local_etcd: LocalEtcd, gen: g.Generator,
@@ -169,13 +262,30 @@ def test_the_workload_runs_and_its_watches_are_judged(local_etcd: LocalEtcd,
     assert isinstance(wl.generator, WatchOps)
     history = _run(tmp_path, local_etcd, g.clients(g.time_limit(4, wl.generator)), 6)
     fs = {o.f for o in history if o.type == OK}
-    assert {"put", "delete", "compact", "watch"} <= fs
+    assert {"put", "delete", "txn", "compact", "watch"} <= fs
     r = WatchChecker().check({}, history)
     assert r["judged"] > 0 and r["acknowledged-writes"] > 0
+    # Every event came with its metadata, and most were judged on it.
+    assert r["meta-judged"] > r["meta-unjudged"]
     # 3.4.23 has #18089; any violation found must be that shape and no other.
     assert set(r["violations-by-kind"]) <= {"missing"}
     for v in r["violations"]:
         assert v["event"][1] == "DELETE" and v["from"] == v["event"][0]
+
+
+def test_a_quiet_watch_gets_progress_notifications_with_their_place(
+        local_etcd: LocalEtcd) -> None:
+    """etcd sends a progress notification (every 500 ms here) only to a
+    watch that got no event since the last: a quiet prefix, then one put."""
+    from pyharness.etcd import v3 as etcd_v3
+
+    conn = etcd_v3.connect(local_etcd.address, local_etcd.port, timeout=5)
+    prefix = f"/test-progress/{random.getrandbits(32):x}/"
+    rev = conn.put(prefix + "a", "1")
+    a = conn.watch_events(prefix, rev, 2.5, prev_kv=True, progress_notify=True)
+    conn.close()
+    assert [e.revision for e in a.events] == [rev] and a.splits == [0]
+    assert a.progress and all(n == 1 and r >= rev for n, r in a.progress), a.progress
 
 
 def test_violations_read_as_one_line_each() -> None:
@@ -187,3 +297,19 @@ def test_violations_read_as_one_line_each() -> None:
     assert line == "watch op 7 on n1 from 3: missing DELETE of key 0 at 3 (it delivered up to 4)"
     assert summary(r).startswith("1 violations (missing 1); first: watch op 7")
     assert failure_notes({"watch": r}) == [f"watch: {line}"]
+
+
+def test_the_watches_are_drawn_beside_the_run(tmp_path: Path) -> None:
+    from checkers.watch_plot import _arrivals, _thin
+
+    h = writes().watch(2, [[2, "PUT", 0, 5], [4, "PUT", 0, 6], [3, "DELETE", 0, None]],
+                       splits=[0, 1], **{"arrived-ms": [10, 500]})
+    r = WatchChecker().check({"store_dir": str(tmp_path), "name": "t"}, h.ops)
+    assert r["valid?"] is False and r["files"] == [str(tmp_path / "watch.png")]
+    assert (tmp_path / "watch.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # Events at their response's arrival; a drop is kept however many points.
+    assert _arrivals({"splits": [0, 1], "arrived-ms": [10, 500]}, 3, 1.0, 2.0) == \
+        [1.01, 1.5, 1.5]
+    revs = [*range(1000), 5, *range(6, 900)]
+    keep = _thin(revs)
+    assert len(keep) < 500 and {999, 1000} <= set(keep)
