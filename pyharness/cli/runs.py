@@ -139,6 +139,10 @@ def test(
         help="Members' --snapshot-count: applied entries between snapshots (managed "
              "clusters; default: etcd's own). Low values make members catch up by snapshot.")
     ] = None,
+    snapshot_catchup_entries: Annotated[int | None, typer.Option(
+        help="Members' raft entries kept after a snapshot for slow followers (etcd 3.5.14 "
+             "or later; default: etcd's 5000). Low values make partition-snapshot quick.")
+    ] = None,
     etcd_version: Annotated[str | None, typer.Option(
         help="The etcd release to install (managed clusters), from the role's catalogue: "
              "3.4.23, 3.5.1, 3.5.16, 3.5.30 (README, Releases). Default: the inventory's.")

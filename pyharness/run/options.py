@@ -34,6 +34,7 @@ class TestOptions:
     lab_nodes: int = 5
     etcd_version: str | None = None
     snapshot_count: int | None = None
+    snapshot_catchup_entries: int | None = None
     api: str = "v2"
     serializable: bool = False
     junit: Path | None = None

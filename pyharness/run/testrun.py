@@ -118,6 +118,8 @@ OPTIONS: tuple[Option, ...] = distinct((
     Option("serializable", "--serializable", "bool"),
     Option("snapshot_count", "--snapshot-count", "int",
            interval(1, 10_000_000, integer=True), nullable=True),
+    Option("snapshot_catchup_entries", "--snapshot-catchup-entries", "int",
+           interval(1, 10_000_000, integer=True), nullable=True),
     Option("etcd_version", "--etcd-version", "str", one_of(lambda: sorted(etcd_releases())),
            nullable=True),
     *workloads.options(),  # every workload's own, from its module
@@ -199,6 +201,15 @@ def validate(opts: TestOptions, where: Mapping[str, str] | None = None) -> None:
                                 + (f" ({why})" if why else ""))
     if opts.snapshot_count is not None and opts.db == "existing":
         raise usage("snapshot_count", "configures the members, which --db existing never does")
+    if opts.snapshot_catchup_entries is not None:
+        if opts.db == "existing":
+            raise usage("snapshot_catchup_entries",
+                        "configures the members, which --db existing never does")
+        v = opts.etcd_version
+        if v is not None and tuple(int(x) for x in v.split(".")[:3]) < (3, 5, 14):
+            raise usage("snapshot_catchup_entries",
+                        f"needs etcd 3.5.14 or later (the flag came to 3.5 in 3.5.14), "
+                        f"not --etcd-version {v}")
     if opts.etcd_version is not None and opts.db == "existing":
         raise usage("etcd_version", "installs a release, which --db existing never does")
 
@@ -400,6 +411,8 @@ def execute(opts: TestOptions, console: Console,
         extravars["etcd_version"] = opts.etcd_version
     if opts.snapshot_count is not None:
         extravars["etcd_snapshot_count"] = opts.snapshot_count
+    if opts.snapshot_catchup_entries is not None:
+        extravars["etcd_snapshot_catchup_entries"] = opts.snapshot_catchup_entries
     ansible = Ansible(inv, run_dir / "ansible", extravars)
     try:
         with _signals_interrupt():

@@ -69,6 +69,9 @@ BAD: list[tuple[list[str], list[str]]] = [
     (["--no-quorum", "--api", "v3"], ["--no-quorum", "--api v2"]),
     (["--store-bug", "rebind-allowed"], ["--store-bug", "--workload varstore"]),
     (["--engine", "async", "--workload", "set"], ["--engine", "--workload set", "register"]),
+    (["--snapshot-catchup-entries", "0"], ["--snapshot-catchup-entries", "got 0"]),
+    (["--snapshot-catchup-entries", "100", "--etcd-version", "3.5.1"],
+     ["--snapshot-catchup-entries", "3.5.14", "--etcd-version 3.5.1"]),
 ]
 
 Opts = testrun.TestOptions  # not a name pytest collects
