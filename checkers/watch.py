@@ -26,6 +26,8 @@ history (:mod:`pyharness.workloads.watch`):
   write and the event is known (acknowledged, or delivered by some watch);
   otherwise an unknown write could lie between, and the event is not judged
   on it (counted as ``meta-unjudged``);
+- **filters honoured**: a watch with ``NOPUT`` (``NODELETE``) gets no PUT
+  (DELETE) event, and is judged reliable on the other type only;
 - **no phantoms**: every event is a write that happened: an acknowledged one
   with the same revision, type, key and value, or one whose outcome was
   unknown (``info``) with that type, key and value.
@@ -42,7 +44,9 @@ no event, or a history with no watch, has nothing to judge: with no watch
 that delivered anything the verdict is ``unknown``.
 
 Each violation names the watch op, its member, the revisions and the missing
-or extra event, and when the watch ended (``time-s``, since the test began).
+or extra event, and when it showed (``time-s``, since the test began): the
+arrival of the event that shows it (for a missing event, of the first later
+one), where the workload recorded arrivals, else the watch's end.
 In a run's directory the checker also draws ``watch.png``
 (:mod:`checkers.watch_plot`): every watch's revisions against time, by
 member, violations marked.
@@ -150,8 +154,8 @@ class WatchChecker:
         violations: list[dict[str, Any]] = []
         counts = {"watches": len(watches), "compacted": 0, "judged": 0, "events": 0,
                   "meta-judged": 0, "meta-unjudged": 0, "progress-notifications": 0}
-        judged: list[tuple[Op, int, list[list[Any]]]] = []
-        for _inv, comp in watches:
+        judged: list[tuple[Op, Op, int, list[list[Any]]]] = []
+        for inv, comp in watches:
             v = comp.value
             if v.get("compacted"):
                 counts["compacted"] += 1
@@ -163,15 +167,16 @@ class WatchChecker:
                 continue
             counts["judged"] += 1
             start = int(v.get("from") or 0) or int(v.get("created") or 0) + 1
-            judged.append((comp, start, events))
-        timeline = _Timeline(acked, [e for _c, _s, e in judged])
-        for comp, start, events in judged:
-            violations.extend(self._judge(comp, start, events, acked, maybe))
+            judged.append((inv, comp, start, events))
+        timeline = _Timeline(acked, [e for _i, _c, _s, e in judged])
+        for inv, comp, start, events in judged:
+            at = _arrivals_s(inv, comp, len(events))
+            violations.extend(self._judge(comp, start, events, acked, maybe, at))
             # etcd sends no prev_kv once the previous revision is compacted
             # (documented): the highest compaction asked before this watch ended.
             compacted = max((r for t, r in compactions if t < comp.time), default=0)
             violations.extend(self._judge_meta(comp, start, events, timeline, unsure,
-                                               acked_at, compacted, counts))
+                                               acked_at, compacted, counts, at))
 
         by_kind: dict[str, int] = {}
         for x in violations:
@@ -194,14 +199,20 @@ class WatchChecker:
         }
 
     def _judge(self, comp: Op, start: int, events: list[list[Any]],
-               acked: Mapping[int, list[list[Any]]], maybe: set[tuple[str, Any, Any]]
-               ) -> list[dict[str, Any]]:
+               acked: Mapping[int, list[list[Any]]], maybe: set[tuple[str, Any, Any]],
+               at: Sequence[float]) -> list[dict[str, Any]]:
         where = _where(comp, start)
+        hidden = filtered_types(comp.value.get("filters"))
         out: list[dict[str, Any]] = []
         seen: set[tuple[int, Any]] = set()
         last = 0
-        for e in events:
+        highest: list[int] = []  # the highest revision delivered so far, per event
+        for i, e in enumerate(events):
             rev, kind, key, value = e[:4]
+            n = len(out)
+            if kind in hidden:
+                out.append({**where, "kind": "filtered-event", "event": e[:4],
+                            "filters": sorted(comp.value.get("filters") or [])})
             if rev < last:
                 out.append({**where, "kind": "out-of-order", "revision": rev, "after": last})
             last = max(last, rev)
@@ -218,27 +229,36 @@ class WatchChecker:
                                 "expected": w if w is not None else want})
             elif (kind, key, None if kind == "DELETE" else value) not in maybe:
                 out.append({**where, "kind": "phantom", "event": e[:4]})
+            for v in out[n:]:  # shown when this event arrived
+                v["time-s"] = at[i]
+            highest.append(last)
         missing = [x for r in sorted(acked) if start <= r <= last
-                   for x in acked[r] if (r, x[2]) not in seen]
+                   for x in acked[r] if (r, x[2]) not in seen and x[1] not in hidden]
         for m in missing:
-            out.append({**where, "kind": "missing", "event": m, "last-delivered": last})
+            # Shown once the watch delivered a later revision.
+            shown = at[min(bisect_right(highest, m[0]), len(at) - 1)]
+            out.append({**where, "kind": "missing", "event": m, "last-delivered": last,
+                        "time-s": shown})
         out.extend(_atomic(where, events, comp.value.get("splits")))
-        out.extend(_bookmarks(where, start, events, comp.value.get("progress"), acked))
+        out.extend(_bookmarks(where, start, events, comp.value.get("progress"), acked,
+                              hidden))
         return out
 
     @staticmethod
     def _judge_meta(comp: Op, start: int, events: list[list[Any]], timeline: _Timeline,
                     unsure: Mapping[Any, int], acked_at: Mapping[int, int],
-                    compacted: int, counts: dict[str, int]) -> list[dict[str, Any]]:
+                    compacted: int, counts: dict[str, int], at: Sequence[float]
+                    ) -> list[dict[str, Any]]:
         """is_create, version and prev_kv of each event, against the key's
         state just before it, where that state is known."""
         where = _where(comp, start)
         with_prev = bool(comp.value.get("prev_kv"))
         out: list[dict[str, Any]] = []
-        for e in events:
+        for i, e in enumerate(events):
             if len(e) < 6:
                 continue
             rev, kind, key = e[0], e[1], e[2]
+            where["time-s"] = at[i]
             sure, before = timeline.before(key, rev, unsure.get(key), acked_at.get(rev))
             if not sure:
                 counts["meta-unjudged"] += 1
@@ -273,6 +293,36 @@ def _draw(test: Mapping[str, Any], history: Sequence[Op],
     return {"files": [str(path)]}
 
 
+FILTERS = {"NOPUT": "PUT", "NODELETE": "DELETE"}  # etcd's watch filters -> what they drop
+
+
+def filtered_types(filters: Any) -> frozenset[str]:
+    """The event types a watch's ``filters`` ask etcd to leave out."""
+    if not isinstance(filters, list):
+        return frozenset()
+    return frozenset(FILTERS[f] for f in filters if isinstance(f, str) and f in FILTERS)
+
+
+def _arrivals_s(inv: Op, comp: Op, n: int) -> list[float]:
+    """When each of a watch's ``n`` events arrived, in seconds since the test
+    began: its response's ``arrived-ms`` after the invocation where the
+    workload recorded it, else the watch's end."""
+    v = comp.value
+    splits, ms = v.get("splits"), v.get("arrived-ms")
+    end = round(comp.time / 1e9, 3)
+    if not (isinstance(splits, list) and isinstance(ms, list) and len(splits) == len(ms)):
+        return [end] * n
+    out = [end] * n
+    for j, (first, after) in enumerate(zip(splits, ms, strict=True)):
+        if not (isinstance(first, int) and isinstance(after, int | float)):
+            return [end] * n
+        last = splits[j + 1] if j + 1 < len(splits) and isinstance(splits[j + 1], int) else n
+        t = round(min(inv.time / 1e9 + after / 1000, end), 3)
+        for i in range(max(first, 0), min(last, n)):
+            out[i] = t
+    return out
+
+
 def _where(comp: Op, start: int) -> dict[str, Any]:
     return {"watch": comp.index, "process": comp.process, "member": comp.node,
             "from": start, "time-s": round(comp.time / 1e9, 3)}
@@ -301,7 +351,8 @@ def _atomic(where: Mapping[str, Any], events: list[list[Any]],
 
 
 def _bookmarks(where: Mapping[str, Any], start: int, events: list[list[Any]], progress: Any,
-               acked: Mapping[int, list[list[Any]]]) -> list[dict[str, Any]]:
+               acked: Mapping[int, list[list[Any]]], hidden: frozenset[str] = frozenset()
+               ) -> list[dict[str, Any]]:
     """Each progress notification at P, after n events: nothing later at or
     below P, and every acknowledged write in [start, P] among the first n."""
     out: list[dict[str, Any]] = []
@@ -319,7 +370,8 @@ def _bookmarks(where: Mapping[str, Any], start: int, events: list[list[Any]], pr
             continue
         before = {(e[0], e[2]) for e in events[:n]}
         lo, hi = bisect_left(acked_revs, start), bisect_right(acked_revs, rev)
-        lost = [x for r in acked_revs[lo:hi] for x in acked[r] if (r, x[2]) not in before]
+        lost = [x for r in acked_revs[lo:hi] for x in acked[r]
+                if (r, x[2]) not in before and x[1] not in hidden]
         if lost:
             out.append({**where, "kind": "bookmark-ahead", "revision": rev, "event": lost[0],
                         "late": len(lost)})
@@ -338,6 +390,8 @@ def describe(v: Mapping[str, Any]) -> str:
         return f"{head}: missing {what} (it delivered up to {v.get('last-delivered')})"
     if kind == "out-of-order":
         return f"{head}: revision {v.get('revision')} after {v.get('after')}"
+    if kind == "filtered-event":
+        return f"{head}: {what}, though the watch asked for {', '.join(v.get('filters') or [])}"
     if kind == "split-revision":
         return (f"{head}: the events of revision {v.get('revision')} came in "
                 f"{v.get('responses')} responses")

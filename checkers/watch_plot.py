@@ -5,9 +5,9 @@ Each watch op is a line from (its invocation, the revision it started at)
 through each event, at the time its response arrived (``arrived-ms``; in
 histories without it, spread over the op): a watch that goes back in time,
 or stalls while its member is cut off, shows as a line that drops or stays
-flat while the others climb. A violation is a red cross at the
-watch's end and the revision it names. Fault windows are shaded as in the
-perf plots.
+flat while the others climb. A violation is a red cross at the moment it
+showed (the checker's ``time-s``) and the revision it names. Fault windows
+are shaded as in the perf plots.
 """
 
 from __future__ import annotations
@@ -92,7 +92,8 @@ def plot_watches(history: Sequence[Op], violations: Sequence[Mapping[str, Any]],
             continue
         e = v.get("event")
         rev = v.get("revision") or (e[0] if isinstance(e, list) and e else end[1])
-        marks.add((end[0], int(rev)))
+        t = v.get("time-s")
+        marks.add((float(t) if isinstance(t, int | float) else end[0], int(rev)))
     xs = [x for x, _ in sorted(marks)]
     ys = [y for _, y in sorted(marks)]
     if xs:
@@ -101,5 +102,5 @@ def plot_watches(history: Sequence[Op], violations: Sequence[Mapping[str, Any]],
                           for m, c in sorted(members.items())]
     if xs:
         handles.append(Line2D([], [], ls="", marker="x", color="#d62728",
-                              label="violation (the watch's end)"))
+                              label="violation (when it showed)"))
     _finish(fig, handles, _fault_handles(windows, colours), path)

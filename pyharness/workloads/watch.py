@@ -53,6 +53,7 @@ if TYPE_CHECKING:
 
 KEYS = 3  # few keys, so that puts and deletes of one key interleave
 VALUES = 1000
+FILTERED = 0.2  # the share of watches with a filter (NOPUT or NODELETE)
 PROGRESS_INTERVAL = "1s"  # etcd's default is 10 min: none would arrive in a window
 # The etcd role's variables this workload wants on the members it sets up.
 CLUSTER_VARS = {"etcd_watch_progress_notify_interval": PROGRESS_INTERVAL}
@@ -125,20 +126,23 @@ class WatchClient:
 
         assert self.conn is not None
         start = int(op.value["from"])
+        filters = list(op.value.get("filters") or [])
         try:
             answer = self.conn.watch_events(self.prefix, start, self.window_s,
-                                            prev_kv=True, progress_notify=True)
+                                            prev_kv=True, progress_notify=True,
+                                            filters=filters)
         except Exception as e:
             done = failed(op, etcd_v3.classify(e), no_effect=True)
             partial = getattr(e, "answer", None)
-            done.value = self._value(start, partial) if partial is not None else op.value
+            done.value = (self._value(start, filters, partial) if partial is not None
+                          else op.value)
             return done
-        return op.completion(OK, value=self._value(start, answer))
+        return op.completion(OK, value=self._value(start, filters, answer))
 
-    def _value(self, start: int, a: etcd_v3.WatchAnswer) -> dict[str, Any]:
+    def _value(self, start: int, filters: list[str], a: etcd_v3.WatchAnswer) -> dict[str, Any]:
         n = len(self.prefix)
         return {"from": start, "created": a.created_revision, "compacted": a.compact_revision,
-                "prev_kv": True,
+                "prev_kv": True, **({"filters": filters} if filters else {}),
                 "events": [[e.revision, e.type, _key(e.key[n:]), _val(e.value),
                             e.create_revision, e.version,
                             None if e.prev_value is None else _val(e.prev_value)]
@@ -186,7 +190,11 @@ class WatchOps(g.Generator):
         if thread is not None and self.watcher(thread):
             resume = dict(self.resume).get(p, 0)
             start = self.compacted if self.compacted and ctx.rng.random() < 0.5 else resume
-            template: dict[str, Any] = {"f": "watch", "value": {"from": start}, "process": p}
+            value: dict[str, Any] = {"from": start}
+            x = ctx.rng.random()
+            if x < FILTERED:  # a few watches leave out one event type
+                value["filters"] = ["NOPUT" if x < FILTERED / 2 else "NODELETE"]
+            template: dict[str, Any] = {"f": "watch", "value": value, "process": p}
         else:
             due = self.next_compact if self.next_compact is not None \
                 else ctx.time + self.compact_every_ns

@@ -313,3 +313,52 @@ def test_the_watches_are_drawn_beside_the_run(tmp_path: Path) -> None:
     revs = [*range(1000), 5, *range(6, 900)]
     keep = _thin(revs)
     assert len(keep) < 500 and {999, 1000} <= set(keep)
+
+
+def test_a_filtered_watch_is_judged_on_what_it_asked_for() -> None:
+    deletes_only = [[3, "DELETE", 0, None]]
+    r = writes().watch(2, deletes_only, filters=["NOPUT"]).check()
+    assert r["valid?"] is True  # the puts at 2 and 4 were left out, as asked
+    r = writes().watch(2, [[2, "PUT", 0, 5], [3, "DELETE", 0, None]],
+                       filters=["NOPUT"]).check()
+    assert r["violations-by-kind"] == {"filtered-event": 1}
+    # A PUT it should have had is still missing; the DELETE at 3 is not.
+    r = writes().watch(2, [[4, "PUT", 0, 6]], filters=["NODELETE"]).check()
+    assert r["valid?"] is False and r["violations-by-kind"] == {"missing": 1}
+    assert r["violations"][0]["event"] == [2, "PUT", 0, 5]
+    r = writes().watch(2, [[2, "PUT", 0, 5], [4, "PUT", 0, 6]], filters=["NODELETE"]).check()
+    assert r["valid?"] is True
+
+
+def test_etcd_leaves_out_what_the_filter_names(local_etcd: LocalEtcd) -> None:
+    from pyharness.etcd import v3 as etcd_v3
+
+    conn = etcd_v3.connect(local_etcd.address, local_etcd.port, timeout=5)
+    prefix = f"/test-filter/{random.getrandbits(32):x}/"
+    rev = conn.put(prefix + "a", "1")
+    _, deleted_at = conn.delete(prefix + "a")
+    a = conn.watch_events(prefix, rev, 0.5, filters=["NOPUT"])
+    b = conn.watch_events(prefix, rev, 0.5, filters=["NODELETE"])
+    conn.close()
+    assert [(e.revision, e.type) for e in a.events] == [(deleted_at, "DELETE")]
+    assert [(e.revision, e.type) for e in b.events] == [(rev, "PUT")]
+
+
+def test_a_violation_is_timed_when_it_showed_not_when_the_watch_ended() -> None:
+    """The second response, 0.5 s after the watch began, went back in time;
+    a missing delete shows when the first later revision arrived."""
+    def ending_at_1s(h: H) -> H:
+        h.ops[-1].time = 10**9  # the watch's completion
+        return h
+
+    r = ending_at_1s(writes().watch(
+        2, [[2, "PUT", 0, 5], [4, "PUT", 0, 6], [3, "DELETE", 0, None]],
+        splits=[0, 2], **{"arrived-ms": [100, 500]})).check()
+    [v] = [v for v in r["violations"] if v["kind"] == "out-of-order"]
+    assert v["time-s"] == 0.5
+    r = ending_at_1s(writes().watch(3, [[4, "PUT", 0, 6]], splits=[0],
+                                    **{"arrived-ms": [250]})).check()
+    assert [(v["kind"], v["time-s"]) for v in r["violations"]] == [("missing", 0.25)]
+    # Without arrivals, the watch's end (an old history).
+    r = writes().watch(3, [[4, "PUT", 0, 6]]).check()
+    assert r["violations"][0]["time-s"] == round(r["violations"][0]["watch"] / 1e9, 3)
