@@ -21,7 +21,8 @@ history (:mod:`pyharness.workloads.watch`):
 - **prevKV and is_create**: a PUT creates its key (``create_revision`` is the
   event's revision, ``version`` 1) exactly when the key did not exist just
   before, and the ``prev_kv`` of an event is the key's state just before it
-  (or none, as documented, once that state's revision may be compacted).
+  (or none, as documented, once that state's revision may be compacted:
+  counted in ``prev-kv-compacted``, not judged).
   That state is known when every revision between the key's previous known
   write and the event is known (acknowledged, or delivered by some watch);
   otherwise an unknown write could lie between, and the event is not judged
@@ -153,7 +154,8 @@ class WatchChecker:
 
         violations: list[dict[str, Any]] = []
         counts = {"watches": len(watches), "compacted": 0, "judged": 0, "events": 0,
-                  "meta-judged": 0, "meta-unjudged": 0, "progress-notifications": 0}
+                  "meta-judged": 0, "meta-unjudged": 0, "prev-kv-compacted": 0,
+                  "progress-notifications": 0}
         judged: list[tuple[Op, Op, int, list[list[Any]]]] = []
         for inv, comp in watches:
             v = comp.value
@@ -274,7 +276,9 @@ class WatchChecker:
             if with_prev and len(e) >= 7:
                 want = before[3] if exists and before is not None else None
                 gone = e[6] is None and before is not None and before[0] < compacted
-                if e[6] != want and not gone:
+                if gone and want is not None:
+                    counts["prev-kv-compacted"] += 1  # not judged: said so
+                elif e[6] != want:
                     out.append({**where, "kind": "wrong-prev-kv", "event": e[:4],
                                 "prev-kv": e[6], "expected": want})
         return out

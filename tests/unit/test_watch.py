@@ -150,7 +150,8 @@ def test_no_prev_kv_is_etcds_answer_once_the_previous_revision_is_compacted() ->
     returned". A watch from the compacted delete gets it without prev_kv."""
     h = writes().compact(3).watch(3, [[3, "DELETE", 0, None, 0, 0, None],
                                       [4, "PUT", 0, 6, 4, 1, None]], prev_kv=True)
-    assert h.check()["valid?"] is True
+    r = h.check()
+    assert r["valid?"] is True and r["prev-kv-compacted"] == 1  # said, not judged
     # Not compacted: the same answer is wrong.
     h = writes().watch(3, [[3, "DELETE", 0, None, 0, 0, None], [4, "PUT", 0, 6, 4, 1, None]],
                        prev_kv=True)
