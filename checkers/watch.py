@@ -61,6 +61,7 @@ from pathlib import Path
 from typing import Any
 
 from checkers.core import UNKNOWN
+from checkers.watch_times import arrivals_s
 from pyharness.history import INFO, OK, Op, pairs
 
 MAX_DETAILED = 50  # violations listed in full; the counts stay exact
@@ -172,7 +173,7 @@ class WatchChecker:
             judged.append((inv, comp, start, events))
         timeline = _Timeline(acked, [e for _i, _c, _s, e in judged])
         for inv, comp, start, events in judged:
-            at = _arrivals_s(inv, comp, len(events))
+            at = arrivals_s(inv, comp, len(events))
             violations.extend(self._judge(comp, start, events, acked, maybe, at))
             # etcd sends no prev_kv once the previous revision is compacted
             # (documented): the highest compaction asked before this watch ended.
@@ -305,26 +306,6 @@ def filtered_types(filters: Any) -> frozenset[str]:
     if not isinstance(filters, list):
         return frozenset()
     return frozenset(FILTERS[f] for f in filters if isinstance(f, str) and f in FILTERS)
-
-
-def _arrivals_s(inv: Op, comp: Op, n: int) -> list[float]:
-    """When each of a watch's ``n`` events arrived, in seconds since the test
-    began: its response's ``arrived-ms`` after the invocation where the
-    workload recorded it, else the watch's end."""
-    v = comp.value
-    splits, ms = v.get("splits"), v.get("arrived-ms")
-    end = round(comp.time / 1e9, 3)
-    if not (isinstance(splits, list) and isinstance(ms, list) and len(splits) == len(ms)):
-        return [end] * n
-    out = [end] * n
-    for j, (first, after) in enumerate(zip(splits, ms, strict=True)):
-        if not (isinstance(first, int) and isinstance(after, int | float)):
-            return [end] * n
-        last = splits[j + 1] if j + 1 < len(splits) and isinstance(splits[j + 1], int) else n
-        t = round(min(inv.time / 1e9 + after / 1000, end), 3)
-        for i in range(max(first, 0), min(last, n)):
-            out[i] = t
-    return out
 
 
 def _where(comp: Op, start: int) -> dict[str, Any]:

@@ -3,11 +3,12 @@ member, with the watch checker's violations marked on it.
 
 Each watch op is a line from (its invocation, the revision it started at)
 through each event, at the time its response arrived (``arrived-ms``; in
-histories without it, spread over the op): a watch that goes back in time,
-or stalls while its member is cut off, shows as a line that drops or stays
-flat while the others climb. A violation is a red cross at the moment it
-showed (the checker's ``time-s``) and the revision it names. Fault windows
-are shaded as in the perf plots.
+histories without it, the op's end), timed as the checker times its
+violations: a watch that goes back in time, or stalls while its member is
+cut off, shows as a line that drops or stays flat while the others climb.
+A violation is a red cross at the moment it showed (the checker's
+``time-s``) and the revision it names. Fault windows are shaded as in the
+perf plots.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 from matplotlib.lines import Line2D
 
 from checkers.perf import FAULT_COLOURS, _fault_handles, _figure, _finish, _shade
+from checkers.watch_times import arrivals_s
 from checkers.windows import fault_windows, history_end, kinds
 from pyharness.history import Op, pairs
 
@@ -43,22 +45,6 @@ def _thin(revs: Sequence[int], most: int = 400) -> list[int]:
     return sorted(keep)
 
 
-def _arrivals(value: Mapping[str, Any], n: int, t0: float, t1: float) -> list[float]:
-    """When each of ``n`` events arrived: from its response's ``arrived-ms``
-    where the workload recorded it, else spread evenly over the op."""
-    splits, ms = value.get("splits"), value.get("arrived-ms")
-    if (isinstance(splits, list) and isinstance(ms, list) and len(splits) == len(ms)
-            and splits and all(isinstance(x, int) for x in [*splits, *ms])):
-        out: list[float] = []
-        for j, (first, at) in enumerate(zip(splits, ms, strict=True)):
-            last = splits[j + 1] if j + 1 < len(splits) else n
-            out.extend([t0 + at / 1000] * max(last - first, 0))
-        if len(out) == n:
-            return out
-    step = (t1 - t0) / max(n, 1)
-    return [t0 + (i + 1) * step for i in range(n)]
-
-
 def plot_watches(history: Sequence[Op], violations: Sequence[Mapping[str, Any]],
                  title: str, path: Path) -> None:
     windows = fault_windows(history)
@@ -78,7 +64,7 @@ def plot_watches(history: Sequence[Op], violations: Sequence[Mapping[str, Any]],
         colour = members.setdefault(node, MEMBER_COLOURS[len(members) % len(MEMBER_COLOURS)])
         t0, t1 = inv.time / NS, comp.time / NS
         revs = [start] + [int(e[0]) for e in events]
-        times = [t0, *_arrivals(comp.value, len(events), t0, t1)]
+        times = [t0, *arrivals_s(inv, comp, len(events))]
         keep = _thin(revs)
         # Steps: a watch holds its last revision until the next event
         # arrives, so a stalled one is flat and one that goes back drops.

@@ -301,7 +301,8 @@ def test_violations_read_as_one_line_each() -> None:
 
 
 def test_the_watches_are_drawn_beside_the_run(tmp_path: Path) -> None:
-    from checkers.watch_plot import _arrivals, _thin
+    from checkers.watch_plot import _thin
+    from checkers.watch_times import arrivals_s
 
     h = writes().watch(2, [[2, "PUT", 0, 5], [4, "PUT", 0, 6], [3, "DELETE", 0, None]],
                        splits=[0, 1], **{"arrived-ms": [10, 500]})
@@ -309,8 +310,10 @@ def test_the_watches_are_drawn_beside_the_run(tmp_path: Path) -> None:
     assert r["valid?"] is False and r["files"] == [str(tmp_path / "watch.png")]
     assert (tmp_path / "watch.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # Events at their response's arrival; a drop is kept however many points.
-    assert _arrivals({"splits": [0, 1], "arrived-ms": [10, 500]}, 3, 1.0, 2.0) == \
-        [1.01, 1.5, 1.5]
+    inv = Op(type=INVOKE, f="watch", value={}, process=9, time=10**9)
+    comp = Op(type=OK, f="watch", process=9, time=2 * 10**9,
+              value={"splits": [0, 1], "arrived-ms": [10, 500]})
+    assert arrivals_s(inv, comp, 3) == [1.01, 1.5, 1.5]
     revs = [*range(1000), 5, *range(6, 900)]
     keep = _thin(revs)
     assert len(keep) < 500 and {999, 1000} <= set(keep)
