@@ -143,6 +143,16 @@ def test(
         help="Members' raft entries kept after a snapshot for slow followers (etcd 3.5.14 "
              "or later; default: etcd's 5000). Low values make partition-snapshot quick.")
     ] = None,
+    compaction_batch_limit: Annotated[int | None, typer.Option(
+        help="Members' revisions deleted per compaction batch, each batch committed at once "
+             "(managed clusters; default: etcd's 1000). Low values make a compaction many "
+             "backend commits beside the apply loop.")
+    ] = None,
+    disk_write_iops: Annotated[int | None, typer.Option(
+        help="A slow disk: each member's write I/O operations per second on its data dir's "
+             "disk, limited through a blkio cgroup of its own (cgroup v1; managed clusters). "
+             "300 makes an fsync take about 15 ms.")
+    ] = None,
     etcd_version: Annotated[str | None, typer.Option(
         help="The etcd release to install (managed clusters), from the role's catalogue: "
              "3.4.23, 3.5.1, 3.5.16, 3.5.30 (README, Releases). Default: the inventory's.")

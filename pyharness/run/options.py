@@ -35,6 +35,8 @@ class TestOptions:
     etcd_version: str | None = None
     snapshot_count: int | None = None
     snapshot_catchup_entries: int | None = None
+    compaction_batch_limit: int | None = None
+    disk_write_iops: int | None = None
     api: str = "v2"
     serializable: bool = False
     junit: Path | None = None

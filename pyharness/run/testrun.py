@@ -120,6 +120,10 @@ OPTIONS: tuple[Option, ...] = distinct((
            interval(1, 10_000_000, integer=True), nullable=True),
     Option("snapshot_catchup_entries", "--snapshot-catchup-entries", "int",
            interval(1, 10_000_000, integer=True), nullable=True),
+    Option("compaction_batch_limit", "--compaction-batch-limit", "int",
+           interval(1, 10_000_000, integer=True), nullable=True),
+    Option("disk_write_iops", "--disk-write-iops", "int",
+           interval(1, 10_000_000, integer=True), nullable=True),
     Option("etcd_version", "--etcd-version", "str", one_of(lambda: sorted(etcd_releases())),
            nullable=True),
     *workloads.options(),  # every workload's own, from its module
@@ -199,8 +203,9 @@ def validate(opts: TestOptions, where: Mapping[str, str] | None = None) -> None:
         why = workloads.api_why(opts.workload)
         raise usage("workload", f"{opts.workload} needs --api {' or '.join(wanted)}"
                                 + (f" ({why})" if why else ""))
-    if opts.snapshot_count is not None and opts.db == "existing":
-        raise usage("snapshot_count", "configures the members, which --db existing never does")
+    for name in ("snapshot_count", "compaction_batch_limit", "disk_write_iops"):
+        if getattr(opts, name) is not None and opts.db == "existing":
+            raise usage(name, "configures the members, which --db existing never does")
     if opts.snapshot_catchup_entries is not None:
         if opts.db == "existing":
             raise usage("snapshot_catchup_entries",
@@ -411,8 +416,9 @@ def execute(opts: TestOptions, console: Console,
         extravars["etcd_version"] = opts.etcd_version
     if opts.snapshot_count is not None:
         extravars["etcd_snapshot_count"] = opts.snapshot_count
-    if opts.snapshot_catchup_entries is not None:
-        extravars["etcd_snapshot_catchup_entries"] = opts.snapshot_catchup_entries
+    for name in ("snapshot_catchup_entries", "compaction_batch_limit", "disk_write_iops"):
+        if getattr(opts, name) is not None:
+            extravars[f"etcd_{name}"] = getattr(opts, name)
     ansible = Ansible(inv, run_dir / "ansible", extravars)
     try:
         with _signals_interrupt():

@@ -72,6 +72,9 @@ BAD: list[tuple[list[str], list[str]]] = [
     (["--snapshot-catchup-entries", "0"], ["--snapshot-catchup-entries", "got 0"]),
     (["--snapshot-catchup-entries", "100", "--etcd-version", "3.5.1"],
      ["--snapshot-catchup-entries", "3.5.14", "--etcd-version 3.5.1"]),
+    (["--disk-write-iops", "0"], ["--disk-write-iops", "got 0", "from 1 to 10000000"]),
+    (["--compaction-batch-limit", "-5"], ["--compaction-batch-limit", "got -5"]),
+    (["--compact-wait", "later"], ["--compact-wait", "'later'", "physical, applied"]),
 ]
 
 Opts = testrun.TestOptions  # not a name pytest collects

@@ -12,7 +12,11 @@ with other faults. Nothing is left to heal.
 
 - ``compact``: one member, chosen at random whatever the targets (the
   keyspace is the cluster's, and two compactions at once race for one
-  revision), at its current revision minus ``--compact-keep``;
+  revision), at its current revision minus ``--compact-keep``. With
+  ``--compact-wait applied`` the op ends once etcd applied the compaction
+  (a read below the revision answers "compacted"), and every member deletes
+  the old revisions in the background, batch by batch, each batch a backend
+  commit beside the apply loop: the etcd#13766 hunt kills members then;
 - ``defrag``: the targets' members, each defragmented through its own API.
 """
 
@@ -24,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from pyharness.nemesis.registry import Action, Chooser, FaultKind, Step, register
 from pyharness.nemesis.targets import for_op
-from pyharness.options import Option, interval
+from pyharness.options import Option, interval, one_of
 
 if TYPE_CHECKING:
     from pyharness.history import Op
@@ -62,7 +66,9 @@ _DONE = Step("admin-done.yml", "admin_fault", "done.yml", "Nothing to undo", ver
 
 def _make_compact(kind: FaultKind, name: str, opts: Mapping[str, Any],
                   nodes: Sequence[str]) -> AdminFault:
-    return AdminFault(kind, {"admin_fault_compact_keep": int(opts["compact_keep"])}, True)
+    return AdminFault(kind, {"admin_fault_compact_keep": int(opts["compact_keep"]),
+                             "admin_fault_compact_physical": opts["compact_wait"] == "physical"},
+                      True)
 
 
 def _make_defrag(kind: FaultKind, name: str, opts: Mapping[str, Any],
@@ -80,7 +86,12 @@ COMPACT = register(FaultKind(
     make=_make_compact,
     options=(Option("compact_keep", "--compact-keep", "int",
                     interval(0, 1_000_000_000, integer=True), group="faults", default=0,
-                    help="compact: compact at the current revision minus this many."),),
+                    help="compact: compact at the current revision minus this many."),
+             Option("compact_wait", "--compact-wait", "str",
+                    one_of(lambda: ("physical", "applied")), group="faults", default="physical",
+                    help="compact: physical waits until the old revisions are deleted on disk; "
+                         "applied returns once etcd applied the compaction, and the deletion "
+                         "runs on under the faults that follow."),),
     instant=True,
 ))
 
