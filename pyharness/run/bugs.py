@@ -90,6 +90,9 @@ class Cell:
     expected: str  # caught or passes
     seen: str  # caught, passed, unknown, error, or not run
     time_s: float | None = None  # to catch: the first violation, else the run's length
+    # True when the checker gave no violation time (consistency compares the
+    # members once, after the final reads): time_s is then the whole run's.
+    at_end: bool = False
     run_dir: Path | None = None
     note: str = ""
 
@@ -99,7 +102,12 @@ class Cell:
 
     def text(self) -> str:
         if self.seen == "caught":
-            t = f" in {self.time_s:.0f} s" if self.time_s is not None else ""
+            if self.time_s is None:
+                t = ""
+            elif self.at_end:
+                t = f" at the final check ({self.time_s:.0f} s run)"
+            else:
+                t = f" in {self.time_s:.0f} s"
             head = f"caught{t}"
         else:
             head = self.seen
@@ -122,6 +130,7 @@ class Matrix:
                          for b in self.bugs],
                 "cells": [{"bug": c.bug, "release": c.release, "expected": c.expected,
                            "seen": c.seen, "ok": c.ok, "time-s": c.time_s,
+                           "time-of": "final-check" if c.at_end else "first-violation",
                            "run": str(c.run_dir) if c.run_dir else None, "note": c.note}
                           for c in self.cells]}
 
@@ -154,7 +163,8 @@ def judge(bug: Bug, release: str, out: Outcome, seconds: float) -> Cell:
     verdict = r.get("valid?")
     cell.seen = {False: "caught", True: "passed"}.get(verdict, "unknown")  # type: ignore[call-overload]
     if cell.seen == "caught":
-        cell.time_s = _time_to_catch(r) or seconds
+        t = _time_to_catch(r)
+        cell.time_s, cell.at_end = (seconds, True) if t is None else (t, False)
     elif cell.seen == "unknown":
         cell.note = str(r.get("reason") or r.get("error") or "no verdict")
     return cell

@@ -90,3 +90,13 @@ def test_a_run_that_cannot_decide_exits_2(tmp_path: Path) -> None:
     out = Outcome(2, tmp_path, "error", 0, error="setup failed")
     assert judge(load_bug(_bug(tmp_path / "x") / "b.yaml"), "3.4.23", out, 1.0).note == \
         "setup failed"
+
+
+def test_a_catch_with_no_violation_time_says_it_was_at_the_final_check(tmp_path: Path) -> None:
+    """consistency judges once, after the final reads: no first violation."""
+    d = tmp_path / "run"
+    d.mkdir()
+    (d / "results.json").write_text(json.dumps({"watch": {"valid?": False}}))
+    cell = judge(load_bug(_bug(tmp_path) / "b.yaml"), "3.4.23", Outcome(1, d, "x", 10), 303.4)
+    assert cell.text() == "caught at the final check (303 s run)"
+    assert cell.at_end and cell.time_s == 303.4
