@@ -43,7 +43,9 @@ one *dominates* (can do everything it can):
 
 Budgets: a deadline and a cap on configurations held at once (frontier plus
 closure). Exceeding either gives the verdict ``"unknown"`` with a reason,
-never an unbounded run.
+never an unbounded run. A search its deadline stopped can :meth:`Search.resume`
+with a later one: it carries on from the event it was at, with the same
+frontier, so cutting a key's search into turns costs no repeated work.
 
 *In competition.* A key whose frontier grows large also gets the
 depth-first search of :mod:`checkers.linear_dfs`, on its own core where it
@@ -81,10 +83,31 @@ _MEMO_MAX = 500_000  # steps remembered; states may be long strings (kv)
 # small frontier is going well, and sharing its time would only slow it down.
 RIVAL_AFTER_S = 0.05
 RIVAL_CONFIGS = 1024
+# Nor in a turn shorter than this: a rival starts afresh in each turn, and the
+# short first turns of a key's search (checkers.linearizable) would only
+# pay for forks whose work is thrown away.
+RIVAL_MIN_TURN_S = 0.25
+
+
+TIME_LIMIT = "time limit reached"
 
 
 class Abort(Exception):
     """A budget ran out; carries the reason."""
+
+
+@dataclass
+class _Suspended:
+    """Where a search its deadline stopped stands: event ``n`` is still to do."""
+
+    n: int
+    frontier: Frontier
+    slot_of: dict[int, int]
+    free_bits: list[int]
+    next_bit: int
+    open_list: list[tuple[int, int]]
+    avail: list[int]
+    closing: tuple[int, int] | None = None  # (entry, bit) while its completion is searched
 
 
 class _Decided(Exception):
@@ -191,6 +214,9 @@ class Search:
         self.rival_forked: bool | None = None  # None: in a child process where fork exists
         self._started = 0.0
         self._turn = 0.0  # when this search's current turn began
+        self._spent = 0.0  # seconds of its earlier turns
+        self._turn_s = 0.0  # how long this turn may take (inf: no deadline)
+        self._suspended: _Suspended | None = None
 
     # -- model steps, memoized: histories repeat the same few calls and states
     def step(self, s: Hashable, c: int) -> tuple[Hashable, ...]:
@@ -210,9 +236,10 @@ class Search:
                 out = self.rival.turn(0.0)
                 if out is not None and out.verdict is not None:
                     raise _Decided(self._rival_result(out))
-            raise Abort("time limit reached")
+            raise Abort(TIME_LIMIT)
         if self.rival is None:
-            if self.rival_after_s is None or now - self._started < self.rival_after_s \
+            if self.rival_after_s is None or self._turn_s < RIVAL_MIN_TURN_S \
+                    or self._spent + now - self._started < self.rival_after_s \
                     or not (crowded or self.max_frontier >= RIVAL_CONFIGS):
                 return
             self._start_rival()
@@ -240,12 +267,35 @@ class Search:
                             reachable_states=states, prefix=prefix,
                             max_frontier=self.max_frontier, explored=explored)
 
+    @property
+    def resumable(self) -> bool:
+        """Its deadline stopped it, and :meth:`resume` carries on where it was."""
+        return self._suspended is not None
+
+    def held(self) -> int:
+        """What a stopped search keeps: configurations and remembered steps."""
+        s = self._suspended
+        return len(self.memo) + (0 if s is None else _size(s.frontier))
+
+    def resume(self, deadline: float | None) -> SearchResult:
+        """Carry on a search its deadline stopped, until ``deadline``: the
+        frontier goes on from the event it was at (the depth-first rival, if
+        it comes, starts afresh)."""
+        assert self._suspended is not None, "only a search its deadline stopped resumes"
+        self.deadline = deadline
+        if self.rival is not None:
+            self.rival.close()
+            self.rival = None
+        return self.run()
+
     def run(self) -> SearchResult:
         self._started = self._turn = time.monotonic()
+        self._turn_s = float("inf") if self.deadline is None else self.deadline - self._started
         try:
             try:
                 return self._run()
             except _Decided as d:
+                self._suspended = None
                 return d.result
             except Abort as e:
                 why = str(e)
@@ -253,11 +303,12 @@ class Search:
             # traceback) are freed before the rival may run on alone.
             return self._aborted(why)
         finally:
+            self._spent += time.monotonic() - self._started
             if self.rival is not None:
                 self.rival.close()
 
     def _aborted(self, why: str) -> SearchResult:
-        timed_out = why == "time limit reached"
+        timed_out = why == TIME_LIMIT
         if not timed_out:
             # The frontier ran out of room; the depth-first search may still answer.
             if self.rival is None and self.rival_after_s is not None:
@@ -266,7 +317,7 @@ class Search:
                 out = self.rival.finish()
                 if out.verdict is not None:
                     return self._rival_result(out)
-                timed_out = out.gave_up == "time limit reached"
+                timed_out = out.gave_up == TIME_LIMIT
                 if not timed_out:
                     why += f"; the depth-first search gave up: {out.gave_up}"
         return SearchResult("unknown", reason=why, max_frontier=self.max_frontier,
@@ -280,14 +331,35 @@ class Search:
         return m
 
     def _run(self) -> SearchResult:
+        sus, self._suspended = self._suspended, None
+        if sus is None:
+            sus = _Suspended(0, {self.model.init(): [(0, 0, 0, None)]}, {}, [], 1, [],
+                             [0] * len(self.class_cid))
+        try:
+            return self._events(sus)
+        except Abort as e:
+            if str(e) == TIME_LIMIT:
+                # Event sus.n is still to do, on the frontier as it was before
+                # it: a completion's closure builds new configurations and
+                # never touches the frontier; only the op's bit is given back.
+                if sus.closing is not None:
+                    eid, bit = sus.closing
+                    sus.slot_of[eid] = bit
+                    sus.closing = None
+                self._suspended = sus
+            raise
+
+    def _events(self, sus: _Suspended) -> SearchResult:
+        """The events from ``sus.n`` on; ``sus`` follows, so a stop can resume."""
         step, cid, H = self.step, self.cid, self.H
-        frontier: Frontier = {self.model.init(): [(0, 0, 0, None)]}
-        slot_of: dict[int, int] = {}  # open entry id -> bit
-        free_bits: list[int] = []
-        next_bit = 1
-        open_list: list[tuple[int, int]] = []  # (bit, entry id)
-        avail = [0] * len(self.class_cid)
-        for n, (kind, eid) in enumerate(self.problem.events):
+        # slot_of: open entry id -> bit; open_list: (bit, entry id); avail: crashed
+        # ops of each class invoked so far. Mutated in place.
+        frontier, slot_of, free_bits = sus.frontier, sus.slot_of, sus.free_bits
+        next_bit, open_list, avail = sus.next_bit, sus.open_list, sus.avail
+        events = self.problem.events
+        for n in range(sus.n, len(events)):
+            kind, eid = events[n]
+            sus.n = n
             if n & 255 == 0:
                 self._check_time()
                 if self.on_progress is not None:
@@ -303,6 +375,7 @@ class Search:
                     bit = free_bits.pop()
                 else:
                     bit, next_bit = next_bit, next_bit << 1
+                    sus.next_bit = next_bit
                 slot_of[eid] = bit
                 open_list.append((bit, eid))
                 c = cid[eid]
@@ -314,6 +387,7 @@ class Search:
                 continue
             assert kind == CLOSE
             bit = slot_of.pop(eid)
+            sus.closing = (eid, bit)
             new: Frontier = {}
             todo: list[tuple[Hashable, int, int, int, Path]] = []
             effect = not self.ro[eid]
@@ -335,7 +409,8 @@ class Search:
                 return self._failure(eid, frontier, seen)
             open_list.remove((bit, eid))
             free_bits.append(bit)
-            frontier = new
+            frontier = sus.frontier = new
+            sus.closing = None
             if self.on_frontier is not None:
                 self.on_frontier(n, frontier)
             size = _size(frontier)

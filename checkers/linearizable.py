@@ -30,7 +30,7 @@ here, never guesses from file names.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -45,9 +45,28 @@ from checkers.windows import fault_windows, history_end
 from pyharness.history import Op
 
 DEFAULT_TIME_LIMIT = 300.0
-FIRST_PASS_S = 0.5  # each key's budget in the first pass over the keys
+# Each key's budget in the passes over the keys: a short one, where the
+# frontier searches alone (a refutable key is often refuted there, within
+# milliseconds, and what the others did is kept), then FULL_PASS_S, where the
+# depth-first rival joins in, and PASS_GROWTH times more in each later pass.
+# (More short passes slow the keys the rival decides: it starts later.)
+SHORT_PASSES_S = (0.02,)
+FULL_PASS_S = 0.5
+PASS_GROWTH = 4
 AFTER_REFUTED_S = 0.1  # and once a key was found not linearizable
+# What stopped searches may keep between passes (configurations and remembered
+# steps, all keys together); past it, a stopped key starts again from scratch.
+HELD_MAX = 1_000_000
 _REGISTERS = {"register", "cas-register"}
+
+
+def _budgets() -> Iterator[float]:
+    """Each pass's budget for one key, in seconds."""
+    yield from SHORT_PASSES_S
+    budget = FULL_PASS_S
+    while True:
+        yield budget
+        budget *= PASS_GROWTH
 
 
 def _key_order(key: Hashable) -> tuple[str, str]:
@@ -108,13 +127,17 @@ class Linearizable:
         done = 0
         results: dict[Hashable, SearchResult] = {}
         # Keys in passes, each key's search cut at the pass's budget, which
-        # grows fourfold; a key cut short is searched again from the start in
-        # the next pass (at most a third of the work is repeated). So one hard
-        # key cannot hold back the others, and a key that is not linearizable
-        # shows up early: then the verdict is decided, no further pass runs,
-        # and the keys still open are unknown, saying so.
+        # starts small and grows (_budgets); a key cut short carries on in the
+        # next pass from where it stopped (Search.resume), so the short first
+        # passes cost no repeated search (only a depth-first rival starts
+        # afresh in each pass). So one hard key cannot hold back the others,
+        # and a key that is not linearizable shows up early: then the verdict
+        # is decided, no further pass runs, and the keys still open are
+        # unknown, saying so.
         pending = sorted(problems, key=_key_order)
-        budget = FIRST_PASS_S
+        stopped: dict[Hashable, Search] = {}  # cut searches that can resume
+        budgets = _budgets()
+        budget = next(budgets)
         refuted: str | None = None
         while pending:
             cut: list[Hashable] = []
@@ -130,11 +153,19 @@ class Linearizable:
                     slot = None
                 until = deadline if slot is None else \
                     now + slot if deadline is None else min(now + slot, deadline)
-                res = self._search(key, problem, until, done, total)
+                search, res = self._search(key, problem, until, done, total,
+                                           stopped.pop(key, None))
                 results[key] = res
                 if res.timed_out and until is not None \
                         and (deadline is None or until < deadline):
                     cut.append(key)
+                    if search.resumable:
+                        # The remembered steps are only a cache, and a large
+                        # one (kv states are long strings): a stopped search
+                        # keeps its frontier only.
+                        search.memo.clear()
+                        if sum(s.held() for s in stopped.values()) + search.held() <= HELD_MAX:
+                            stopped[key] = search
                     continue
                 done += len(problem.events)
                 if self.progress is not None:
@@ -148,7 +179,7 @@ class Linearizable:
                         "not linearizable"))
                 break
             pending = cut
-            budget *= 4
+            budget = next(budgets)
         for key in sorted(results, key=_key_order):
             label = key_label(key)
             keys[label] = self._key_result(label, problems[key], results[key])
@@ -192,13 +223,14 @@ class Linearizable:
         return out
 
     def _search(self, key: Hashable, problem: Problem, until: float | None, done: int,
-                total: int) -> SearchResult:
+                total: int, stopped: Search | None = None) -> tuple[Search, SearchResult]:
+        """The key's search run until ``until`` (a stopped one resumed), and its result."""
         try:
-            search = Search(self.model, problem, until, self.max_configs)
+            search = stopped or Search(self.model, problem, until, self.max_configs)
             if self.progress is not None:
                 report = self.progress
                 search.on_progress = lambda n: report(done + n, total)
-            return search.run()
+            return search, search.resume(until) if stopped is not None else search.run()
         except Exception as e:
             raise self._blame([x for en in problem.entries
                                for x in (en.invoke, en.complete) if x is not None],

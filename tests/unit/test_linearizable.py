@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 
 from checkers.core import compose
 from checkers.linear_dfs import DepthFirst
-from checkers.linear_prep import Problem, prepare
-from checkers.linear_search import Search
+from checkers.linear_prep import CLOSE, Problem, prepare
+from checkers.linear_search import TIME_LIMIT, Abort, Search
 from checkers.linearizable import Linearizable
 from checkers.models import Call, Model, make_model
 from pyharness.history import Op
@@ -444,7 +444,7 @@ def two_keys(a: list[Op], b: list[Op]) -> list[Op]:
 
 def test_a_key_whose_rival_ran_out_of_its_pass_is_searched_again() -> None:
     """The frontier hits its bound at once and the depth-first search needs
-    more than the first pass's 0.5 s: the key goes into the next pass (with
+    more than its first passes' budgets: the key goes into the next pass (with
     more time) instead of ending unknown."""
     a = h((0, "invoke", "append", "x"), (0, "ok", "append", "x"))
     b = concurrent_appends(9, seen="".join(f"<{p}>" for p in range(8)))
@@ -481,3 +481,186 @@ def test_a_refused_fork_falls_back_to_turns(monkeypatch: pytest.MonkeyPatch) -> 
     search.rival_forked = True
     assert search.run().valid is True
     assert search.rival is not None and not search.rival.forked
+
+
+def _stopping(search: Search, every: int) -> list[int]:
+    """Make ``search``'s clock checks stop it as if its deadline came: the
+    first turn at its ``every``-th check, each later turn one check later (as
+    the passes' budgets grow, so a long closure ends at last). The count of
+    stops so far is returned, and grows as the search goes."""
+    real = search._check_time
+    stops = [0]
+    calls = [0]
+
+    def check(crowded: bool = False) -> None:
+        calls[0] += 1
+        if calls[0] == every + stops[0]:
+            stops[0] += 1
+            calls[0] = 0
+            raise Abort(TIME_LIMIT)
+        real(crowded)
+
+    search._check_time = check  # type: ignore[method-assign]
+    return stops
+
+
+def linearizable_history(rng: random.Random, n_ops: int, n_procs: int) -> list[Op]:
+    """A cas-register history that is linearizable by construction: each op
+    takes effect at a random step between its invocation and completion;
+    one op in twenty crashes (``info``), taking effect or not."""
+    rows: list[tuple[Any, str, str, Any]] = []
+    state: Any = None
+    open_: dict[int, list[Any]] = {}  # process -> [f, value, result or None if not yet]
+    procs = list(range(n_procs))
+    started = 0
+    while started < n_ops or open_:
+        i = rng.randrange(n_procs)
+        p = procs[i]
+        op = open_.get(p)
+        if op is None:
+            if started < n_ops:
+                f = rng.choice(["read", "write", "cas"])
+                v = None if f == "read" else rng.randrange(3) if f == "write" else \
+                    [rng.randrange(3), rng.randrange(3)]
+                rows.append((p, "invoke", f, v))
+                open_[p] = [f, v, None]
+                started += 1
+        elif op[2] is None:  # it takes effect now
+            f, v, _ = op
+            if f == "read":
+                op[2] = ("ok", state)
+            elif f == "write":
+                state, op[2] = v, ("ok", v)
+            else:
+                ok = state == v[0]
+                state = v[1] if ok else state
+                op[2] = ("ok" if ok else "fail", v)
+        else:
+            f, _, (kind, value) = open_.pop(p)
+            if rng.random() < 0.05:
+                kind = "info"
+                procs[i] = max(procs) + 1
+            rows.append((p, kind, f, value))
+    return h(*rows)
+
+
+def _resume_cases() -> list[tuple[str, Model, list[Op]]]:
+    kv = make_model("kv", initial="")
+    reg = make_model("cas-register", initial=None)
+    cases = [("appends ok", kv, concurrent_appends(7)),
+             ("appends bad", kv, concurrent_appends(7, seen="<0><1><2><3><4><5>"))]
+    for seed in range(4):
+        cases.append((f"register {seed}", reg, random_history(random.Random(seed), 400, 4)))
+        ok = linearizable_history(random.Random(seed), 800, 5)
+        cases.append((f"linearizable {seed}", reg, ok))
+        bad = linearizable_history(random.Random(seed), 800, 5)
+        reads = [op for op in bad[len(bad) // 2:] if op.type == "ok" and op.f == "read"]
+        reads[0].value = 7  # never written
+        cases.append((f"late stale read {seed}", reg, bad))
+    return cases
+
+
+@pytest.mark.parametrize("every", [2, 3, 5])
+@pytest.mark.parametrize("case", _resume_cases(), ids=lambda c: c[0])
+def test_a_search_stopped_at_any_clock_check_resumes_to_the_same_answer(
+        case: tuple[str, Model, list[Op]], every: int) -> None:
+    """Stopped at its clock checks (between events, and inside a completion's
+    closure) and resumed, a search ends exactly as one that ran straight
+    through: same verdict, same op that cannot be placed, same states."""
+    _, model, hist = case
+    problem = prepare(hist, model)[0][None]
+    straight = Search(model, problem)
+    straight.rival_after_s = None
+    checks = [0]
+    real = straight._check_time
+
+    def count(crowded: bool = False) -> None:
+        checks[0] += 1
+        real(crowded)
+
+    straight._check_time = count  # type: ignore[method-assign]
+    want = straight.run()
+    search = Search(model, problem)
+    search.rival_after_s = None
+    stops = _stopping(search, every)
+    res = search.run()
+    turns = 1
+    while res.timed_out:
+        assert search.resumable and res.valid == "unknown"
+        res = search.resume(None)
+        turns += 1
+    assert not search.resumable
+    assert stops[0] == turns - 1
+    if checks[0] >= every:
+        assert stops[0] > 0  # it was stopped along the way
+    assert (res.valid, res.failed_entry, res.previous_states, res.reachable_states,
+            res.prefix) == (want.valid, want.failed_entry, want.previous_states,
+                            want.reachable_states, want.prefix)
+
+
+def test_a_search_stopped_inside_a_closure_resumes_there() -> None:
+    """The appends' closure runs past a thousand configurations: a stop in it
+    gives the completion's op back its place, and the next turn redoes it."""
+    model = make_model("kv", initial="")
+    problem = prepare(concurrent_appends(7), model)[0][None]
+    search = Search(model, problem)
+    search.rival_after_s = None
+    _stopping(search, 4)
+    res = search.run()
+    assert res.timed_out and search._suspended is not None
+    assert search._suspended.closing is None  # the op's bit was given back
+    n = search._suspended.n
+    assert problem.events[n][0] == CLOSE  # stopped in a completion
+    while res.timed_out:
+        res = search.resume(None)
+    assert res.valid is True
+
+
+def test_the_first_pass_is_short_so_a_refutable_key_is_found_early() -> None:
+    """Key "a" takes seconds (eight appends at once); key "b" is refuted in
+    milliseconds. The first pass gives each key a few hundredths of a second,
+    so "b" decides the verdict long before "a" could have used the old 0.5 s."""
+    a = concurrent_appends(8)
+    b = h((0, "invoke", "append", "x"), (0, "ok", "append", "x"),
+          (0, "invoke", "get", None), (0, "ok", "get", ""))
+    checker = Linearizable("kv", initial="", independent="key", time_limit=60)
+    res = checker.check({}, two_keys(a, b))
+    assert res["valid?"] is False
+    assert res["keys"]["b"]["valid?"] is False
+    assert res["keys"]["a"]["valid?"] == "unknown"
+    assert "stopped once key b was found" in res["keys"]["a"]["reason"]
+    assert res["time-s"] < 0.35, res["time-s"]
+
+
+def test_keys_cut_into_many_passes_keep_their_verdicts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With tiny pass budgets every hard key is stopped and resumed many times,
+    and still ends with its verdict (the exact answers of a resumed search are
+    the resume test's)."""
+    import checkers.linearizable as lin
+
+    monkeypatch.setattr(lin, "SHORT_PASSES_S", (0.001, 0.002, 0.004))
+    monkeypatch.setattr(lin, "FULL_PASS_S", 0.008)
+    monkeypatch.setattr(lin, "PASS_GROWTH", 1.5)
+    for bad in (False, True):
+        b = concurrent_appends(7, seen="<0><1><2><3><4><5>" if bad else None)
+        ops = two_keys(concurrent_appends(7), b)
+        res = Linearizable("kv", initial="", independent="key", time_limit=60).check({}, ops)
+        # once b is refuted, a may be left undecided, saying why
+        assert res["keys"]["a"]["valid?"] is True or (
+            bad and "stopped once key b" in res["keys"]["a"]["reason"])
+        assert res["keys"]["b"]["valid?"] is (not bad)
+        assert res["valid?"] is (not bad)
+        if bad:
+            assert res["keys"]["b"]["op"]["f"] == "get"
+
+
+def test_stopped_searches_hold_no_more_than_the_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past HELD_MAX, a stopped key starts afresh in its next pass, and still
+    ends with the right verdict."""
+    import checkers.linearizable as lin
+
+    monkeypatch.setattr(lin, "SHORT_PASSES_S", (0.001,))
+    monkeypatch.setattr(lin, "HELD_MAX", 0)
+    ops = two_keys(concurrent_appends(7), concurrent_appends(7))
+    res = Linearizable("kv", initial="", independent="key", time_limit=60).check({}, ops)
+    assert res["valid?"] is True
