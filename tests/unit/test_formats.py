@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 import pytest
@@ -145,3 +146,63 @@ def test_detection_by_first_line_without_extension(tmp_path: Path) -> None:
     assert detect_format(write(tmp_path, "c", "\n[{:process 1}]\n")) == "edn"
     with pytest.raises(HistoryError, match=":1: cannot tell"):
         detect_format(write(tmp_path, "d", "hello\n"))
+
+
+def _kv_line(rng: random.Random, i: int) -> str:
+    """One line as Porcupine writes them, values drawn to cover the shapes."""
+    key = rng.choice(["0", "7", "", "k é", "a b", "ключ", "x" * 30])
+    f = rng.choice(["get", "put", "append"])
+    value = rng.choice(['nil', '""', '"x 0 1 y"', '"é ☃"', f'"x {i} {i % 7} y"'])
+    return (f"{{:process {rng.choice([0, 1, 49, 123, -3])}, :type "
+            f":{rng.choice(['invoke', 'ok', 'fail', 'info'])}, :f :{f}, "
+            f":key {json.dumps(key, ensure_ascii=False)}, :value {value}}}")
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_porcupine_kv_fast_lines_read_as_the_edn_reader_reads_them(
+        tmp_path: Path, seed: int) -> None:
+    """The one-pattern reader gives exactly the ops (and lines) of the EDN
+    reader; a line of any other shape anywhere sends the whole file to it."""
+    from pyharness.history.formats import porcupine
+    from pyharness.history.formats.edn import read_edn_lines
+
+    rng = random.Random(seed)
+    lines = [_kv_line(rng, i) for i in range(300)]
+    # blank lines, CRLF and trailing blanks keep the fast path
+    lines[10] = ""
+    lines[20] += "  "
+    text = "\n".join(lines) + "\n"
+    p = write(tmp_path, "kv.txt", text if seed % 2 else text.replace("\n", "\r\n"))
+    assert porcupine._read_plain(p) is not None
+    assert porcupine.read_porcupine_kv_lines(p) == read_edn_lines(p)
+    # other shapes: a comment, a :time, an escape, a keyword value, a map on
+    # two lines, reordered keys, commas left out
+    odd = ['; a comment',
+           '{:process 0, :type :invoke, :f :get, :key "1", :value nil, :time 5}',
+           '{:process 0, :type :invoke, :f :put, :key "1", :value "a \\"b\\""}',
+           '{:process 0, :type :invoke, :f :get, :key "1", :value :x}',
+           '{:process 0, :type :invoke,\n :f :get, :key "1", :value nil}',
+           '{:type :invoke, :process 0, :f :get, :key "1", :value nil}',
+           '{:process 0 :type :invoke :f :get :key "1" :value nil}',
+           '{:process 007, :type :invoke, :f :get, :key "1", :value nil}']
+    at = rng.randrange(1, 299)
+    for o in odd:
+        mixed = [*lines[:at], o, *lines[at:]]
+        q = write(tmp_path, "mixed.txt", "\n".join(mixed) + "\n")
+        assert porcupine._read_plain(q) is None, o
+        assert porcupine.read_porcupine_kv_lines(q) == read_edn_lines(q)
+
+
+@pytest.mark.parametrize("bad,expected", [
+    ('{:process 0, :type :invoke, :f :get, :value nil}', "expected a :key"),
+    ('{:process 0, :type :invoke, :f :cas, :key "1", :value nil}', "expected :f one of"),
+    ('{:process 0, :type :invoke, :f :get, :key "1", :value nil', "unclosed map"),
+    ('{:process 0, :type :done, :f :get, :key "1", :value nil}', ":type"),
+])
+def test_porcupine_kv_a_bad_line_after_many_good_ones_is_named(
+        tmp_path: Path, bad: str, expected: str) -> None:
+    good = [f'{{:process {i}, :type :invoke, :f :get, :key "1", :value nil}}\n'
+            f'{{:process {i}, :type :ok, :f :get, :key "1", :value ""}}' for i in range(200)]
+    p = write(tmp_path, "kv.txt", "\n".join(good) + "\n" + bad + "\n")
+    with pytest.raises(HistoryError, match=rf"^{p}:401: .*{expected}"):
+        read_history(p, format="porcupine-kv")
