@@ -151,7 +151,7 @@ def test(
     disk_write_iops: Annotated[int | None, typer.Option(
         help="A slow disk: each member's write I/O operations per second on its data dir's "
              "disk, limited through a blkio cgroup of its own (cgroup v1; managed clusters). "
-             "300 makes an fsync take about 15 ms.")
+             "300 makes fsyncs take about 15 ms on average under load.")
     ] = None,
     etcd_version: Annotated[str | None, typer.Option(
         help="The etcd release to install (managed clusters), from the role's catalogue: "
