@@ -10,7 +10,11 @@ In one run on one cluster (the lab unless ``-i``), with no faults:
    workload client, exactly as ``pyharness test`` runs them, unthrottled, for
    each workload × engine × concurrency;
 3. **--rate**: the register workload at half the ceiling, to see the rate
-   honoured.
+   honoured;
+4. the **engine alone**: the same interpreter, generator and history writer
+   with a client that answers every op at once (one event-loop turn), for
+   each concurrency: what the driver costs before any HTTP. ``--engine-only``
+   runs just these rows, without a cluster.
 
 For each it prints answered ops/s (every request etcd answered: ok, or a
 definite fail such as a compare-and-set whose compare failed, which the bare
@@ -21,7 +25,7 @@ over ``--repeats``.
 
     .venv/bin/python bench/bench_load.py [-i inventory/lab.yml] [--seconds 10]
         [--repeats 3] [--concurrency 10,50,100,200,500]
-        [--engines async,threads] [--workloads register,set]
+        [--engines async,threads] [--workloads register,set] [--engine-only]
 
 Sets up a fresh cluster first (setup.yml) and tears it down at the end.
 Traffic goes only to the inventory's hosts, and every loop is bounded in time.
@@ -142,6 +146,40 @@ def _harness(nodes: list[Node], workload: str, engine: str, concurrency: int,
             "invoked/s": sum(1 for o in history.ops if o.type == INVOKE) / dt}
 
 
+class _Instant:
+    """An async client that answers ok at once: the engine's own cost."""
+
+    async def open(self, test: Any, node: str) -> _Instant:
+        return self
+
+    async def invoke(self, test: Any, op: Op) -> Op:
+        await asyncio.sleep(0)
+        return op.completion(OK)
+
+    async def close(self, test: Any) -> None:
+        pass
+
+
+def _engine(concurrency: int, seconds: float, out: Path) -> dict[str, float]:
+    wl = register.workload({"concurrency": concurrency, "api": "v3", "ops_per_key": 100})
+    history = HistoryWriter(out)
+    c0, t0 = cpu_s(), time.monotonic()
+    interpreter.run({"nodes": {}}, g.clients(g.time_limit(seconds, wl.generator)), _Instant(),
+                    None, ["n1", "n2", "n3", "n4", "n5"], concurrency, history,
+                    rng=random.Random(1))
+    dt, cpu = time.monotonic() - t0, cpu_s() - c0
+    history.close()
+    done = sum(1 for o in history.ops if o.type != INVOKE)
+    return {"ok/s": done / dt, "cpu-ms/op": cpu / max(done, 1) * 1e3,
+            "p50-ms": float("nan"), "p99-ms": float("nan")}
+
+
+def _engine_rows(concurrencies: list[int], seconds: float, repeats: int, data: Path) -> None:
+    for c in concurrencies:
+        runs = [_engine(c, seconds, data / f"e{c}-{i}.jsonl") for i in range(repeats)]
+        print(_row(f"engine alone (no-op client) c={c}", runs, None), flush=True)
+
+
 def _fmt(xs: list[float], digits: int = 0) -> str:
     return "/".join(f"{x:.{digits}f}" for x in (min(xs), statistics.median(xs), max(xs)))
 
@@ -162,8 +200,17 @@ def main() -> None:
     ap.add_argument("--engines", default="async,threads")
     ap.add_argument("--workloads", default="register,set")
     ap.add_argument("--ceiling-inflight", type=int, default=100)
+    ap.add_argument("--engine-only", action="store_true",
+                    help="only the no-op client rows: no cluster needed")
     args = ap.parse_args()
     concurrencies = [int(c) for c in args.concurrency.split(",")]
+    header = (f"{'run':34} {'answered/s':>17} {'ratio':>6} {'driver cpu ms/op':>19} "
+              f"{'p50 ms':>17} {'p99 ms':>20}")
+    if args.engine_only:
+        print(f"{args.seconds:g} s a run, min/median/max of {args.repeats}\n{header}")
+        _engine_rows(concurrencies, args.seconds, args.repeats,
+                     Path(tempfile.mkdtemp(prefix="bench-engine-")))
+        return
     inv = args.inventory.resolve()
     nodes = load(inv)
     data = Path(tempfile.mkdtemp(prefix="bench-load-"))
@@ -172,8 +219,6 @@ def main() -> None:
     if not r.ok:
         raise SystemExit(f"setup failed: {r}")
     try:
-        header = (f"{'run':34} {'answered/s':>17} {'ratio':>6} {'driver cpu ms/op':>19} "
-                  f"{'p50 ms':>17} {'p99 ms':>20}")
         print(f"{len(nodes)} members, {args.seconds:g} s a run, min/median/max of "
               f"{args.repeats}\n{header}", flush=True)
         ceil_runs = [asyncio.run(_ceiling(nodes, args.ceiling_inflight, args.seconds))
@@ -202,6 +247,7 @@ def main() -> None:
             got = statistics.median(r["invoked/s"] for r in runs)
             print(_row(f"register {engine} --rate {target:.0f}", runs, ceiling)
                   + f"   sent {got:.0f}/s: {got / target:.0%} of the rate", flush=True)
+        _engine_rows(concurrencies, args.seconds, args.repeats, data)
     finally:
         ansible.run("teardown.yml")
 

@@ -20,11 +20,11 @@ aiohttp never retries, and :func:`classify` sorts aiohttp's errors the way
 
 from __future__ import annotations
 
-import json
 import ssl
 from typing import Any
 
 import aiohttp
+import orjson
 
 from pyharness.etcd import v3 as etcd_v3
 from pyharness.etcd.triage import Triage
@@ -70,13 +70,13 @@ class AsyncConnection:
         headers = {"Content-Type": "application/json"}
         if self.token is not None:
             headers["Authorization"] = self.token
-        async with self._open().post(self.base + path, data=json.dumps(body).encode(),
+        async with self._open().post(self.base + path, data=orjson.dumps(body),
                                      headers=headers, allow_redirects=False) as r:
             data = await r.read()
             status = r.status
         try:
-            answer = json.loads(data) if data else {}
-        except ValueError:
+            answer = orjson.loads(data) if data else {}
+        except orjson.JSONDecodeError:
             answer = None
         if status != 200 or not isinstance(answer, dict):
             if isinstance(answer, dict):

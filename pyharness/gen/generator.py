@@ -27,7 +27,6 @@ process can never be used again, so the thread continues as a new process.
 
 from __future__ import annotations
 
-import dataclasses
 import random
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
@@ -153,14 +152,22 @@ class Context:
         return None
 
     def restrict(self, keep: Callable[[Thread], bool]) -> Context:
-        return dataclasses.replace(self, workers=_Kept(self.workers, keep),
-                                   free_threads=_KeptSet(self.free_threads, keep))
+        # The constructor, not dataclasses.replace: this runs several times an op.
+        return Context(self.time, _KeptSet(self.free_threads, keep), _Kept(self.workers, keep),
+                       self.rng, self.owners)
 
     def only(self, threads: Sequence[Thread]) -> Context:
         """Restricted to a few known threads: costs their number, not all."""
-        return dataclasses.replace(
-            self, workers={t: self.workers[t] for t in threads if t in self.workers},
-            free_threads=frozenset(t for t in threads if t in self.free_threads))
+        # Test each thread once against the restrictions' predicates, rather
+        # than at every lookup through the views: this runs several times an op.
+        workers, keeps = self.workers, []
+        while isinstance(workers, _Kept):
+            keeps.append(workers._keep)
+            workers = workers._base
+        kept = [t for t in threads if t in workers and all(k(t) for k in keeps)]
+        free = _unfiltered(self.free_threads)
+        return Context(self.time, frozenset(t for t in kept if t in free),
+                       {t: workers[t] for t in kept}, self.rng, self.owners)
 
 
 class Generator:
@@ -384,7 +391,7 @@ class Stagger(Generator):
         op, nxt = res  # type: ignore[misc]
         due = self.next_time if self.next_time is not None else ctx.time
         t = max(op.time, due)
-        op = dataclasses.replace(op, time=t)
+        op = op.evolve(time=t)
         # The next op is due one interval after this one was *due*, not after
         # it went out: otherwise every wake-up's lateness adds up and the
         # rate falls short. An op far behind its schedule (every worker was
@@ -603,7 +610,7 @@ def _unwrap(event: Op) -> Op:
     """An independent op's value ``[key, v]`` as the per-key generator saw it."""
     v = event.value
     if isinstance(v, (list, tuple)) and len(v) == 2:
-        return dataclasses.replace(event, value=v[1])
+        return event.evolve(value=v[1])
     return event
 
 
@@ -667,7 +674,7 @@ class Independent(Generator):
                 continue
             op, nxt = res  # type: ignore[misc]
             if best is None or op.time < best[1].time:
-                best = (i, dataclasses.replace(op, value=[key, op.value]), (key, nxt))
+                best = (i, op.evolve(value=[key, op.value]), (key, nxt))
             if op.time <= ctx.time:
                 break
         if best is None:

@@ -131,16 +131,28 @@ class _EventLoop:
         except ImportError:
             self.loop = asyncio.new_event_loop()
         self.tasks: set[asyncio.Task[None]] = set()
+        self._lock = threading.Lock()
+        self._pending: list[Callable[[], Coroutine[Any, Any, None]]] = []
         self._t = threading.Thread(target=self.loop.run_forever, name="client-loop",
                                    daemon=True)
         self._t.start()
 
     def spawn(self, coro: Callable[[], Coroutine[Any, Any, None]]) -> None:
-        def start() -> None:
+        # Ops handed over while the loop has not yet taken the last ones go
+        # in the same batch: one wake-up of the loop for them all.
+        with self._lock:
+            self._pending.append(coro)
+            first = len(self._pending) == 1
+        if first:
+            self.loop.call_soon_threadsafe(self._start)
+
+    def _start(self) -> None:
+        with self._lock:
+            batch, self._pending = self._pending, []
+        for coro in batch:
             task = self.loop.create_task(coro())
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
-        self.loop.call_soon_threadsafe(start)
 
     def close(self, runners: list[AsyncClientRunner], timeout: float = 10.0) -> None:
         """Cancel what is in flight (its outcome stays unknown in the

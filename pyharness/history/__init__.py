@@ -25,7 +25,9 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO
+
+import orjson
 
 INVOKE, OK, FAIL, INFO = "invoke", "ok", "fail", "info"
 TYPES = (INVOKE, OK, FAIL, INFO)
@@ -63,6 +65,15 @@ class Op:
         d.update(self.extra)
         return d
 
+    def evolve(self, **changes: Any) -> Op:
+        """A copy with ``changes``: :func:`dataclasses.replace` at a fraction
+        of its cost, for the generators' hot path."""
+        op = Op(self.type, self.f, self.value, self.process, self.time, self.index,
+                self.error, self.node, self.extra)
+        for k, v in changes.items():
+            setattr(op, k, v)
+        return op
+
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Op:
         get = d.get
@@ -84,6 +95,17 @@ class HistoryError(ValueError):
     """A history file that cannot be read. The message names file:line."""
 
 
+def _line(d: dict[str, Any]) -> bytes:
+    """One op as a JSONL line. orjson writes the line json.dumps would, five
+    times faster (non-ASCII as UTF-8, not \\u escapes; a NaN, which no etcd value
+    holds, as null); an int past 64 bits, which orjson refuses, goes to json."""
+    try:
+        return orjson.dumps(d, default=str, option=orjson.OPT_NON_STR_KEYS
+                            | orjson.OPT_APPEND_NEWLINE)
+    except (orjson.JSONEncodeError, TypeError):
+        return (json.dumps(d, separators=(",", ":"), default=str) + "\n").encode()
+
+
 class HistoryWriter:
     """Appends ops to a JSONL file, assigning index.
 
@@ -98,7 +120,7 @@ class HistoryWriter:
     def __init__(self, path: Path, flush_s: float = 0.05) -> None:
         self.path = path
         self.flush_s = flush_s
-        self._fh: TextIO = path.open("a", encoding="utf-8")
+        self._fh: BinaryIO = path.open("ab")
         self._lock = threading.Lock()
         self._ops: list[Op] = []
         self._dirty = False
@@ -112,7 +134,7 @@ class HistoryWriter:
         with self._lock:
             op.index = len(self._ops)
             self._ops.append(op)
-            self._fh.write(json.dumps(op.to_dict(), separators=(",", ":"), default=str) + "\n")
+            self._fh.write(_line(op.to_dict()))
             now = time.monotonic()
             if now - self._last_flush >= self.flush_s:
                 self._flush(now)

@@ -49,3 +49,20 @@ def test_ops_reach_the_file_within_the_window_without_close(tmp_path: Path) -> N
     finally:
         w.close()
     assert [op.type for op in read_jsonl(path)] == ["invoke", OK]
+
+
+def test_lines_read_back_as_written(tmp_path: Path) -> None:
+    """The fast encoder keeps every value a history holds, and falls back
+    for the ints it refuses."""
+    path = tmp_path / "h.jsonl"
+    values = [None, 1, -3, 2**70, "é\"\\\n\t", [1, [2, "x"]], {"k": [1, None]}, 1.5,
+              {"nested": {"deep": ["ü", 2**64]}}]
+    w = HistoryWriter(path)
+    for i, v in enumerate(values):
+        w.append(Op(type=OK, f="read", value=v, process=i, time=i, error=["e", 1],
+                    node="n1", extra={"x": 1}))
+    w.close()
+    ops = read_jsonl(path)
+    assert [op.value for op in ops] == values
+    assert all(op.error == ["e", 1] and op.node == "n1" and op.extra == {"x": 1}
+               for op in ops)
