@@ -396,3 +396,23 @@ def test_the_register_mix_weights_the_ops() -> None:
     mixed = fs("1:0:3")
     assert set(mixed) == {"read", "cas"}
     assert 2.5 < mixed["cas"] / mixed["read"] < 3.5
+
+
+def test_only_generators_that_listen_are_handed_completions() -> None:
+    fn = g.Fn(lambda _c: {"f": "read"})
+    assert g.limit(3, g.mix(fn, fn)).ignores_updates()
+    assert g.seq(fn, g.until_ok(fn)).ignores_updates()  # only the head is updated
+    listening = g.limit(5, g.until_ok(fn))
+    assert not listening.ignores_updates()
+    assert not g.mix(fn, listening).ignores_updates()
+    # Inside independent keys, a listening generator still learns of its ok:
+    # until_ok stops its key after the first ok, and the group moves on.
+    ind = g.independent(1, lambda _k: g.until_ok(g.Fn(lambda _c: {"f": "read"})))
+    c = ctx({0})
+    keys = []
+    for _ in range(3):
+        op, ind = ind.op(c)
+        keys.append(op.value[0])
+        ind = ind.update(c, op)
+        ind = ind.update(c, op.completion(OK, value=[op.value[0], 1]))
+    assert keys == [0, 1, 2]
