@@ -102,7 +102,7 @@ def _line(d: dict[str, Any]) -> bytes:
     try:
         return orjson.dumps(d, default=str, option=orjson.OPT_NON_STR_KEYS
                             | orjson.OPT_APPEND_NEWLINE)
-    except (orjson.JSONEncodeError, TypeError):
+    except orjson.JSONEncodeError:
         return (json.dumps(d, separators=(",", ":"), default=str) + "\n").encode()
 
 
