@@ -57,8 +57,11 @@ def _ordered(threads: Iterable[Thread]) -> list[Thread]:
     """Client threads in number order, then named ones (the nemesis): the
     order the interpreter created them in, so a seed picks the same thread
     whatever Python's string hashing."""
-    ints = sorted(t for t in threads if isinstance(t, int))
-    return ints + sorted(t for t in threads if not isinstance(t, int))
+    try:
+        return sorted(threads)  # all numbers, or all names: the common case, one sort
+    except TypeError:
+        ints = sorted(t for t in threads if isinstance(t, int))
+        return ints + sorted(t for t in threads if not isinstance(t, int))
 
 
 class _Kept(Mapping[Thread, Any]):
@@ -169,9 +172,11 @@ class Context:
         while isinstance(workers, _Kept):
             keeps.append(workers._keep)
             workers = workers._base
-        kept = [t for t in threads if t in workers and all(k(t) for k in keeps)]
+        kept = [t for t in threads if t in workers]
+        for k in keeps:
+            kept = [t for t in kept if k(t)]
         free = _unfiltered(self.free_threads)
-        return Context(self.time, frozenset(t for t in kept if t in free),
+        return Context(self.time, frozenset([t for t in kept if t in free]),
                        {t: workers[t] for t in kept}, self.rng, self.owners)
 
 
@@ -204,19 +209,23 @@ def lift(g: GenLike) -> Generator | None:
     raise TypeError(f"cannot make a generator from {g!r}")
 
 
+_OP_FIELDS = frozenset(("f", "value", "type", "process", "time"))
+
+
 def fill(template: Mapping[str, Any], ctx: Context) -> Op | None:
     """Build an invocation from an op map, on a free process, at ctx.time."""
-    process = template.get("process")
+    get = template.get
+    process = get("process")
     if process is None:
         process = ctx.some_free_process()
         if process is None:
             return None
     elif process not in ctx.free_processes():
         return None
-    extra = {k: v for k, v in template.items()
-             if k not in ("f", "value", "type", "process", "time")}
-    return Op(type=template.get("type", INVOKE), f=template["f"], value=template.get("value"),
-              process=process, time=template.get("time", ctx.time), extra=extra)
+    extra = {} if template.keys() <= _OP_FIELDS else \
+        {k: v for k, v in template.items() if k not in _OP_FIELDS}
+    return Op(get("type", INVOKE), template["f"], get("value"), process,
+              get("time", ctx.time), extra=extra)
 
 
 @dataclass(frozen=True)
@@ -350,7 +359,12 @@ class Repeat(Generator):
         return op, Repeat(self.initial, nxt, True)
 
     def update(self, ctx: Context, event: Op) -> Generator:
+        if self.gen.ignores_updates():
+            return self
         return Repeat(self.initial, self.gen.update(ctx, event), self.emitted)
+
+    def ignores_updates(self) -> bool:
+        return self.gen.ignores_updates()
 
 
 def cycle(g: GenLike) -> Generator:
@@ -369,28 +383,41 @@ class Mix(Generator):
     """A uniformly random choice among generators, for each op."""
 
     gens: tuple[Generator, ...]
+    # Whether every choice ignores updates, worked out once: asked every op.
+    _ignores: bool = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_ignores", all(g.ignores_updates() for g in self.gens))
 
     def op(self, ctx: Context) -> OpResult:
-        live = list(range(len(self.gens)))
-        while live:
+        gens = self.gens
+        if not gens:
+            return None
+        j = ctx.rng.randrange(len(gens))
+        res = gens[j].op(ctx)
+        live: list[int] | None = None
+        while res is None:  # that choice is exhausted: draw among the others
+            if live is None:
+                live = list(range(len(gens)))
+            live.remove(j)
+            if not live:
+                return None
             j = live[ctx.rng.randrange(len(live))]
-            res = self.gens[j].op(ctx)
-            if res is None:
-                live.remove(j)
-                continue
-            if res is PENDING:
-                return PENDING
-            op, nxt = res  # type: ignore[misc]
-            return op, Mix((*self.gens[:j], nxt, *self.gens[j + 1:]))
-        return None
+            res = gens[j].op(ctx)
+        if res is PENDING:
+            return PENDING
+        op, nxt = res  # type: ignore[misc]
+        if nxt is gens[j]:  # an endless source (Fn) is its own next: nothing changed
+            return op, self
+        return op, Mix((*gens[:j], nxt, *gens[j + 1:]))
 
     def update(self, ctx: Context, event: Op) -> Generator:
-        if self.ignores_updates():
+        if self._ignores:
             return self
         return Mix(tuple(g.update(ctx, event) for g in self.gens))
 
     def ignores_updates(self) -> bool:
-        return all(g.ignores_updates() for g in self.gens)
+        return self._ignores
 
 
 def mix(*gens: GenLike) -> Generator:
@@ -424,7 +451,12 @@ class Stagger(Generator):
         return op, Stagger(self.dt_ns, nxt, anchor + int(ctx.rng.uniform(0, 2 * self.dt_ns)))
 
     def update(self, ctx: Context, event: Op) -> Generator:
+        if self.gen.ignores_updates():
+            return self
         return Stagger(self.dt_ns, self.gen.update(ctx, event), self.next_time)
+
+    def ignores_updates(self) -> bool:
+        return self.gen.ignores_updates()
 
 
 _CATCH_UP_NS = 50_000_000  # lateness a staggered schedule still makes up for
@@ -453,10 +485,17 @@ class TimeLimit(Generator):
         op, nxt = res  # type: ignore[misc]
         if op.time >= deadline:
             return None
+        if nxt is self.gen and self.deadline is not None:
+            return op, self
         return op, TimeLimit(self.limit_ns, nxt, deadline)
 
     def update(self, ctx: Context, event: Op) -> Generator:
+        if self.gen.ignores_updates():
+            return self
         return TimeLimit(self.limit_ns, self.gen.update(ctx, event), self.deadline)
+
+    def ignores_updates(self) -> bool:
+        return self.gen.ignores_updates()
 
 
 def time_limit(seconds: float, g: GenLike) -> Generator:
@@ -486,13 +525,18 @@ class On(Generator):
         if res is None or res is PENDING:
             return res
         op, nxt = res  # type: ignore[misc]
-        return op, On(self.keep, nxt)
+        return op, (self if nxt is self.gen else On(self.keep, nxt))
 
     def update(self, ctx: Context, event: Op) -> Generator:
+        if self.gen.ignores_updates():
+            return self
         thread = ctx.thread_of(event.process)
         if thread is None or not self.keep(thread):
             return self
         return On(self.keep, self.gen.update(ctx.restrict(self.keep), event))
+
+    def ignores_updates(self) -> bool:
+        return self.gen.ignores_updates()
 
 
 def _is_nemesis(t: Thread) -> bool:
@@ -538,10 +582,17 @@ class Any_(Generator):
                 return PENDING
             return None
         i, op, nxt = best
+        if nxt is self.gens[i]:
+            return op, self
         return op, Any_((*self.gens[:i], nxt, *self.gens[i + 1:]))
 
     def update(self, ctx: Context, event: Op) -> Generator:
+        if self.ignores_updates():
+            return self
         return Any_(tuple(g.update(ctx, event) for g in self.gens))
+
+    def ignores_updates(self) -> bool:
+        return all(g.ignores_updates() for g in self.gens)
 
 
 def any_(*gens: GenLike) -> Generator:
@@ -571,9 +622,12 @@ class Phases(Generator):
         return None
 
     def update(self, ctx: Context, event: Op) -> Generator:
-        if not self.gens:
+        if self.ignores_updates():
             return self
         return Phases((self.gens[0].update(ctx, event), *self.gens[1:]))
+
+    def ignores_updates(self) -> bool:
+        return not self.gens or self.gens[0].ignores_updates()
 
 
 def phases(*gens: GenLike) -> Generator:
@@ -656,6 +710,9 @@ class Independent(Generator):
     # The groups' threads, fixed at the first op: a run's threads never change.
     layout: tuple[tuple[Thread, ...], ...] = field(default=(), compare=False)
     group_of: Mapping[Thread, int] = field(default_factory=dict, compare=False)
+    # How many groups' generators look at completions, kept as groups change:
+    # when none does, an update is skipped without visiting the groups.
+    listening: int = field(default=0, compare=False)
 
     def _layout(self, ctx: Context) -> tuple[tuple[tuple[Thread, ...], ...], Mapping[Thread, int]]:
         if self.layout:
@@ -668,18 +725,30 @@ class Independent(Generator):
     def op(self, ctx: Context) -> OpResult:
         layout, group_of = self._layout(ctx)
         groups = list(self.groups) or [(-1, None)] * len(layout)
-        ready = sorted({group_of[t] for t in _unfiltered(ctx.free_threads) if t in group_of})
+        free = _unfiltered(ctx.free_threads)
+        n = len(layout)
+        # The groups with a free thread: found from the free threads when
+        # they are few (under load), else by walking the groups, which stops
+        # at the first that has an op due now.
+        few = len(free) < n
+        ready: Sequence[int] = sorted({group_of[t] for t in free if t in group_of}) \
+            if few else range(n)
         if len(ready) > 1:
             # Start at a random group, so that ties (ops due now) go to a
             # random one and a group whose ops finish fast can't starve the
             # others; stop at the first op that is due now.
             s = ctx.rng.randrange(len(ready))
-            ready = ready[s:] + ready[:s]
+            ready = [*ready[s:], *ready[:s]]
         next_key = self.next_key
         best: tuple[int, Op, tuple[int, Generator]] | None = None
-        pending = len(ready) < len(layout)  # a busy group will have ops later
+        pending = len(ready) < n  # a busy group will have ops later
+        before: dict[int, Generator | None] = {}  # the changed groups' old generators
         for i in ready:
+            if not few and not any(t in free for t in layout[i]):
+                pending = True
+                continue
             key, gen = groups[i]
+            before[i] = gen
             sub = ctx.only(layout[i])
             for _ in range(2):  # the current key, then at most one fresh key
                 if gen is None:
@@ -707,10 +776,15 @@ class Independent(Generator):
             return PENDING if pending else None
         i, op, group = best
         groups[i] = group
+        listening = self.listening
+        for j, old in before.items():
+            listening += _listens(groups[j][1]) - _listens(old)
         return op, Independent(self.group_size, self.make, tuple(groups), next_key,
-                               layout, group_of)
+                               layout, group_of, listening)
 
     def update(self, ctx: Context, event: Op) -> Generator:
+        if not self.listening:
+            return self
         thread = ctx.thread_of(event.process)
         if not isinstance(thread, int) or not self.groups:
             return self
@@ -721,9 +795,19 @@ class Independent(Generator):
         if gen is None or gen.ignores_updates():
             return self
         groups = list(self.groups)
-        groups[i] = (key, gen.update(ctx.only(self.layout[i]), _unwrap(event)))
+        new = gen.update(ctx.only(self.layout[i]), _unwrap(event))
+        groups[i] = (key, new)
         return Independent(self.group_size, self.make, tuple(groups), self.next_key,
-                           self.layout, self.group_of)
+                           self.layout, self.group_of, self.listening - 1 + _listens(new))
+
+    def ignores_updates(self) -> bool:
+        # Only the groups' current generators see an update: one made for a
+        # fresh key later never saw the events before it.
+        return not self.listening
+
+
+def _listens(gen: Generator | None) -> int:
+    return 0 if gen is None or gen.ignores_updates() else 1
 
 
 def independent(group_size: int, make: Callable[[int], GenLike]) -> Generator:

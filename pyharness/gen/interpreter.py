@@ -1,13 +1,16 @@
 """The interpreter: runs a generator against workers and records.
 
 One worker per client (each bound to one node) plus one nemesis thread. A
-worker is a thread for a blocking :class:`~pyharness.gen.client.Client`; for an
-:class:`~pyharness.gen.client.AsyncClient` every worker is a coroutine on one
-event loop, in one background thread, so that hundreds of ops in flight cost
-no more threads. The main thread alone asks the generator for ops, stamps and records
-every invocation and completion, and feeds completions back to the generator
-with ``update``. Because only the main thread touches the generator and the
-history order, the history is a faithful total order of what the driver saw.
+worker is a thread for a blocking :class:`~pyharness.gen.client.Client`. For
+an :class:`~pyharness.gen.client.AsyncClient` every worker is a coroutine on
+one event loop, which runs in the calling thread together with the
+scheduling: a completion goes from the client to the generator without
+crossing a thread, so hundreds of ops in flight cost neither threads nor
+hand-offs. Either way one thread alone asks the generator for ops, stamps and
+records every invocation and completion, and feeds completions back to the
+generator with ``update``. Because only that thread touches the generator and
+the history order, the history is a faithful total order of what the driver
+saw.
 
 An op that completes ``info`` retires its process: the worker reopens its
 client and continues as process ``p + concurrency``, as in Jepsen, because an
@@ -17,20 +20,22 @@ A worker whose op failed because its member refused the connection (a killed
 member: ``error`` ``["connect-failed", ...]``) backs off before its next op,
 with jittered exponential delays up to ``connect_backoff_s``: otherwise it
 retries at once, and a dead member's instant failures drown the real load.
-The backoff happens between ops, in the main thread's scheduling, so every
-op in the history was really sent when its invoke says.
+The backoff happens between ops, in the scheduling, so every op in the
+history was really sent when its invoke says.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
+import math
 import queue
 import random
 import threading
 import time
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from pyharness.gen.client import AsyncClient, Client, Nemesis, exception_error, is_async
@@ -40,11 +45,14 @@ from pyharness.history import INFO, INVOKE, NEMESIS, HistoryWriter, Op
 log = logging.getLogger(__name__)
 
 NS = 1_000_000_000
-_POLL_S = 0.5  # longest the main loop blocks without re-checking for a stop
+_POLL_S = 0.5  # longest the scheduling waits without re-checking for a stop
 _NEMESIS_JOIN_S = 180.0  # a playbook has its own timeouts; this is a backstop
+_SHUTDOWN_S = 10.0  # for in-flight async ops to be cancelled and clients closed
 
 
 _BACKOFF_FIRST_S = 0.05
+
+Deliver = Callable[[Thread, Op], None]
 
 
 def refused(op: Op) -> bool:
@@ -82,13 +90,12 @@ class GeneratorStuck(RuntimeError):
 class _Worker:
     """A thread running one client's ops, one at a time."""
 
-    def __init__(self, thread: Thread, run: Callable[[Op], Op],
-                 completions: queue.Queue[tuple[Thread, Op]], stop: threading.Event,
-                 clock: Callable[[], int]) -> None:
+    def __init__(self, thread: Thread, run: Callable[[Op], Op], deliver: Deliver,
+                 stop: threading.Event, clock: Callable[[], int]) -> None:
         self.thread = thread
         self.inbox: queue.Queue[Op | None] = queue.Queue()
         self._run = run
-        self._completions = completions
+        self._deliver = deliver
         self._stop = stop
         self._clock = clock
         self._t = threading.Thread(target=self._loop, name=f"worker-{thread}", daemon=True)
@@ -109,7 +116,7 @@ class _Worker:
                     log.exception("worker %s: unhandled error on %s", self.thread, op.f)
                     done = op.completion(INFO, error=exception_error(e))
             done.time = self._clock()
-            self._completions.put((self.thread, done))
+            self._deliver(self.thread, done)
 
     def submit(self, op: Op) -> None:
         self.inbox.put(op)
@@ -121,72 +128,18 @@ class _Worker:
         self._t.join(timeout)
 
 
-class _EventLoop:
-    """One asyncio loop in a background thread: the async workers' home."""
-
-    def __init__(self) -> None:
-        try:
-            import uvloop  # a faster loop where it is installed
-            self.loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
-        except ImportError:
-            self.loop = asyncio.new_event_loop()
-        self.tasks: set[asyncio.Task[None]] = set()
-        self._lock = threading.Lock()
-        self._pending: list[Callable[[], Coroutine[Any, Any, None]]] = []
-        self._t = threading.Thread(target=self.loop.run_forever, name="client-loop",
-                                   daemon=True)
-        self._t.start()
-
-    def spawn(self, coro: Callable[[], Coroutine[Any, Any, None]]) -> None:
-        # Ops handed over while the loop has not yet taken the last ones go
-        # in the same batch: one wake-up of the loop for them all.
-        with self._lock:
-            self._pending.append(coro)
-            first = len(self._pending) == 1
-        if first:
-            self.loop.call_soon_threadsafe(self._start)
-
-    def _start(self) -> None:
-        with self._lock:
-            batch, self._pending = self._pending, []
-        for coro in batch:
-            task = self.loop.create_task(coro())
-            self.tasks.add(task)
-            task.add_done_callback(self.tasks.discard)
-
-    def close(self, runners: list[AsyncClientRunner], timeout: float = 10.0) -> None:
-        """Cancel what is in flight (its outcome stays unknown in the
-        history), close the clients, and stop the loop."""
-        async def shutdown() -> None:
-            for task in list(self.tasks):
-                task.cancel()
-            await asyncio.gather(*self.tasks, return_exceptions=True)
-            for r in runners:
-                try:
-                    await r.close()
-                except Exception:  # closing must not mask the real outcome
-                    log.debug("closing client failed", exc_info=True)
-        try:
-            asyncio.run_coroutine_threadsafe(shutdown(), self.loop).result(timeout)
-        except Exception:
-            log.debug("client loop shutdown", exc_info=True)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._t.join(timeout)
-        if not self.loop.is_running():
-            self.loop.close()
-
-
 class _AsyncWorker:
     """A logical client on the event loop: one op at a time, like a thread."""
 
-    def __init__(self, thread: Thread, run: AsyncClientRunner, loop: _EventLoop,
-                 completions: queue.Queue[tuple[Thread, Op]],
+    def __init__(self, thread: Thread, run: AsyncClientRunner,
+                 loop: asyncio.AbstractEventLoop, deliver: Deliver,
                  clock: Callable[[], int]) -> None:
         self.thread, self._run, self._loop = thread, run, loop
-        self._completions, self._clock = completions, clock
+        self._deliver, self._clock = deliver, clock
+        self.task: asyncio.Task[None] | None = None
 
     def submit(self, op: Op) -> None:
-        self._loop.spawn(lambda: self._do(op))
+        self.task = self._loop.create_task(self._do(op))
 
     async def _do(self, op: Op) -> None:
         if op.type == SLEEP:
@@ -199,10 +152,10 @@ class _AsyncWorker:
                 log.exception("worker %s: unhandled error on %s", self.thread, op.f)
                 done = op.completion(INFO, error=exception_error(e))
         done.time = self._clock()
-        self._completions.put((self.thread, done))
+        self._deliver(self.thread, done)
 
     def stop(self) -> None:
-        pass  # the loop's close cancels what is in flight
+        pass  # the shutdown cancels what is in flight
 
     def join(self, timeout: float) -> None:
         pass
@@ -254,6 +207,201 @@ class AsyncClientRunner:
             await self.client.close(self.test)
 
 
+class _Scheduler:
+    """What both engines share: the threads' tables, the generator, the
+    history, and the one step that hands out an op."""
+
+    def __init__(self, gen: Generator, workers: Mapping[Thread, _Worker | _AsyncWorker],
+                 nodes: list[str], concurrency: int, history: HistoryWriter,
+                 rng: random.Random, clock: Callable[[], int], backoff: Backoff,
+                 on_op: Callable[[Op], None] | None,
+                 on_log: Callable[[str], None] | None) -> None:
+        self.gen, self.workers, self.nodes = gen, workers, nodes
+        self.concurrency, self.history, self.rng = concurrency, history, rng
+        self.clock, self.backoff = clock, backoff
+        self.on_op, self.on_log = on_op, on_log
+        self.processes: dict[Thread, int | str] = {}
+        self.owners: dict[int | str, Thread] = {}
+        self.free: set[Thread] = set()
+        self.resting: dict[Thread, int] = {}  # thread -> clock() at which it may run again
+        self.closing = False  # past the end: completions are recorded, nothing else
+
+    def begin(self) -> None:
+        """Every worker is in place: each thread starts free, as its own process."""
+        self.processes = {t: t for t in self.workers}
+        self.owners = {p: t for t, p in self.processes.items()}
+        self.free = set(self.workers)
+
+    def ctx(self) -> Context:
+        # Live views, not copies (see Context): O(1) however many threads.
+        return Context(time=self.clock(), free_threads=self.free, workers=self.processes,
+                       rng=self.rng, owners=self.owners)
+
+    def record(self, op: Op) -> None:
+        self.history.append(op)
+        if self.on_op is not None:
+            self.on_op(op)
+
+    def wake(self) -> float | None:
+        """Free the threads whose backoff is over; seconds to the next one."""
+        resting = self.resting
+        if not resting:
+            return None
+        now = self.clock()
+        for t in [t for t, until in resting.items() if until <= now]:
+            del resting[t]
+            self.free.add(t)
+        return (min(resting.values()) - now) / NS if resting else None
+
+    def wait_s(self) -> float:
+        nxt = self.wake()
+        return _POLL_S if nxt is None else max(0.001, min(_POLL_S, nxt))
+
+    def complete(self, thread: Thread, op: Op) -> None:
+        if op.type == SLEEP:
+            self.free.add(thread)
+            return
+        if self.closing:
+            self.record(op)
+            return
+        pause = self.backoff.after(thread, op) if thread != NEMESIS else 0.0
+        if pause > 0:
+            self.resting[thread] = self.clock() + int(pause * NS)
+        else:
+            self.free.add(thread)
+        self.record(op)
+        if not self.gen.ignores_updates():  # skip the context too
+            self.gen = self.gen.update(self.ctx(), op)
+        if op.type == INFO and thread != NEMESIS:
+            # Retire the process only after the generator has seen its crash,
+            # so that it can still tell which thread the op came from.
+            old = self.processes[thread]
+            new = int(old) + self.concurrency
+            self.processes[thread] = new
+            del self.owners[old]
+            self.owners[new] = thread
+
+    def step(self) -> float | None:
+        """Hand out at most one op. None: the run is over (the generator is
+        exhausted and nothing is in flight); 0: ask again now; otherwise how
+        many seconds to wait, at most, for a completion or a due op."""
+        self.wake()
+        c = self.ctx()
+        res = self.gen.op(c)
+        if res is None:
+            if len(self.free) + len(self.resting) == len(self.workers):
+                return None
+            return self.wait_s()
+        if res is PENDING:
+            if len(self.free) == len(self.workers):
+                raise GeneratorStuck(f"generator {self.gen!r} is pending with nothing in flight")
+            return self.wait_s()
+        op, nxt = res  # type: ignore[misc]
+        wait_ns = op.time - c.time
+        if wait_ns > 0:
+            # Wake early for a completion: it may change what to do next.
+            return min(wait_ns / NS, self.wait_s())
+        if op.type == LOG:
+            log.info("%s", op.value)
+            if self.on_log is not None:
+                self.on_log(str(op.value))
+            self.gen = nxt
+            return 0.0
+        thread = c.thread_of(op.process)
+        if thread is None or thread not in self.free:
+            raise RuntimeError(f"generator chose busy or unknown process {op.process}")
+        self.free.discard(thread)
+        self.gen = nxt
+        if op.type != SLEEP:
+            op.time = self.clock()
+            op.node = self.nodes[thread % len(self.nodes)] if isinstance(thread, int) else None
+            self.record(op)
+            if not self.gen.ignores_updates():
+                self.gen = self.gen.update(self.ctx(), op)
+        self.workers[thread].submit(op)
+        return 0.0
+
+
+class _LoopDriver:
+    """Runs the scheduling on the event loop: a turn of the loop hands out
+    every op that is due, after the completions that arrived in that turn."""
+
+    def __init__(self, sched: _Scheduler, loop: asyncio.AbstractEventLoop,
+                 stop: threading.Event, completions: queue.Queue[tuple[Thread, Op]]) -> None:
+        self.sched, self.loop, self.stop = sched, loop, stop
+        self.completions = completions  # from the nemesis thread
+        self.done: asyncio.Future[None] = loop.create_future()
+        self.error: BaseException | None = None
+        self._poked = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = math.inf
+
+    def completed(self, thread: Thread, op: Op) -> None:
+        """An async worker's completion, on the loop."""
+        self.sched.complete(thread, op)
+        self.poke()
+
+    def deliver_threadsafe(self, thread: Thread, op: Op) -> None:
+        """A thread worker's completion: queued, so that none is lost even
+        when the loop is no longer running, then the loop is woken."""
+        self.completions.put((thread, op))
+        with contextlib.suppress(RuntimeError):  # a closed loop: the final drain records it
+            self.loop.call_soon_threadsafe(self._drain)
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                thread, op = self.completions.get_nowait()
+            except queue.Empty:
+                break
+            self.sched.complete(thread, op)
+        self.poke()
+
+    def poke(self) -> None:
+        """Something changed: ask the generator again, once per loop turn."""
+        if not self._poked:
+            self._poked = True
+            self.loop.call_soon(self._pump)
+
+    def _on_timer(self) -> None:
+        self._timer, self._timer_at = None, math.inf
+        self._pump()
+
+    def _pump(self) -> None:
+        self._poked = False
+        if self.done.done() or self.sched.closing:
+            return
+        try:
+            while True:
+                if self.stop.is_set():
+                    raise KeyboardInterrupt("stopped")
+                w = self.sched.step()
+                if w is None:
+                    self.done.set_result(None)
+                    return
+                if w > 0:
+                    break
+        except BaseException as e:  # handed to run(), which raises it
+            self.error = e
+            self.done.set_result(None)
+            return
+        at = self.loop.time() + w
+        # Keep an earlier timer: a spurious turn costs one step.
+        if self._timer is None or self._timer_at > at:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer, self._timer_at = self.loop.call_at(at, self._on_timer), at
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop's loop where it is installed, else asyncio's."""
+    try:
+        import uvloop  # a faster loop where it is installed
+        return uvloop.new_event_loop()
+    except ImportError:
+        return asyncio.new_event_loop()
+
+
 def run(test: Mapping[str, Any], gen: Generator, client: Client | AsyncClient,
         nemesis: Nemesis | None,
         nodes: list[str], concurrency: int, history: HistoryWriter, *,
@@ -272,72 +420,47 @@ def run(test: Mapping[str, Any], gen: Generator, client: Client | AsyncClient,
         return time.monotonic_ns() - t0
 
     completions: queue.Queue[tuple[Thread, Op]] = queue.Queue()
-    runners: list[ClientRunner] = []
-    async_runners: list[AsyncClientRunner] = []
     workers: dict[Thread, _Worker | _AsyncWorker] = {}
-    event_loop = _EventLoop() if is_async(client) else None
-    for i in range(concurrency):
-        node = nodes[i % len(nodes)]
-        if event_loop is not None:
-            ar = AsyncClientRunner(test, client, node)  # type: ignore[arg-type]
-            async_runners.append(ar)
-            workers[i] = _AsyncWorker(i, ar, event_loop, completions, clock)
-        else:
-            r = ClientRunner(test, client, node)  # type: ignore[arg-type]
-            runners.append(r)
-            workers[i] = _Worker(i, r, completions, stop, clock)
-    if nemesis is not None:
-        nem = nemesis
-        workers[NEMESIS] = _Worker(NEMESIS, lambda op: nem.invoke(test, op), completions, stop,
-                                   clock)
-
-    processes: dict[Thread, int | str] = {t: t for t in workers}
-    owners: dict[int | str, Thread] = {p: t for t, p in processes.items()}
-    free: set[Thread] = set(workers)
     backoff = Backoff(connect_backoff_s, random.Random(rng.random()))
-    resting: dict[Thread, int] = {}  # thread -> clock() at which it may run again
+    sched = _Scheduler(gen, workers, nodes, concurrency, history, rng, clock, backoff,
+                       on_op, on_log)
 
-    def wake() -> float | None:
-        """Free the threads whose backoff is over; seconds to the next one."""
-        now = clock()
-        for t in [t for t, until in resting.items() if until <= now]:
-            del resting[t]
-            free.add(t)
-        return (min(resting.values()) - now) / NS if resting else None
+    def start_nemesis(deliver: Deliver) -> None:
+        if nemesis is not None:
+            nem = nemesis
+            workers[NEMESIS] = _Worker(NEMESIS, lambda op: nem.invoke(test, op), deliver,
+                                       stop, clock)
 
-    def wait_s() -> float:
-        nxt = wake()
-        return _POLL_S if nxt is None else max(0.001, min(_POLL_S, nxt))
+    def finish() -> None:
+        """Let a fault being applied finish, then keep whatever completed
+        meanwhile: nothing completed is lost."""
+        sched.closing = True
+        # A fault being applied right now must finish before anyone heals,
+        # or the heal could run first and the fault outlive the test.
+        if NEMESIS in workers:
+            workers[NEMESIS].join(_NEMESIS_JOIN_S)
+        while True:
+            try:
+                thread, done = completions.get_nowait()
+            except queue.Empty:
+                break
+            sched.complete(thread, done)
 
-    def ctx() -> Context:
-        # Live views, not copies (see Context): O(1) however many threads.
-        return Context(time=clock(), free_threads=free, workers=processes, rng=rng,
-                       owners=owners)
+    if is_async(client):
+        _run_async(test, client, sched, workers, nodes, concurrency, stop, clock, completions,
+                   start_nemesis, finish)
+        return
+    runners: list[ClientRunner] = []
 
-    def record(op: Op) -> None:
-        history.append(op)
-        if on_op is not None:
-            on_op(op)
+    def put(thread: Thread, op: Op) -> None:
+        completions.put((thread, op))
 
-    def complete(thread: Thread, op: Op) -> None:
-        nonlocal gen
-        if op.type == SLEEP:
-            free.add(thread)
-            return
-        pause = backoff.after(thread, op) if thread != NEMESIS else 0.0
-        if pause > 0:
-            resting[thread] = clock() + int(pause * NS)
-        else:
-            free.add(thread)
-        record(op)
-        gen = gen.update(ctx(), op)
-        if op.type == INFO and thread != NEMESIS:
-            # Retire the process only after the generator has seen its crash,
-            # so that it can still tell which thread the op came from.
-            old = processes[thread]
-            processes[thread] = int(old) + concurrency
-            del owners[old]
-            owners[processes[thread]] = thread
+    for i in range(concurrency):
+        r = ClientRunner(test, client, nodes[i % len(nodes)])  # type: ignore[arg-type]
+        runners.append(r)
+        workers[i] = _Worker(i, r, put, stop, clock)
+    start_nemesis(put)
+    sched.begin()
 
     def drain(timeout: float | None) -> bool:
         """Handle completions; block up to ``timeout`` for the first."""
@@ -345,76 +468,79 @@ def run(test: Mapping[str, Any], gen: Generator, client: Client | AsyncClient,
             thread, op = completions.get(timeout=timeout) if timeout else completions.get_nowait()
         except queue.Empty:
             return False
-        complete(thread, op)
+        sched.complete(thread, op)
         while True:
             try:
                 thread, op = completions.get_nowait()
             except queue.Empty:
                 return True
-            complete(thread, op)
+            sched.complete(thread, op)
 
     try:
         while not stop.is_set():
             drain(None)
-            wake()
-            c = ctx()
-            res = gen.op(c)
-            if res is None:
-                if len(free) + len(resting) == len(workers):
-                    return
-                drain(wait_s())
-                continue
-            if res is PENDING:
-                if len(free) == len(workers):
-                    raise GeneratorStuck(f"generator {gen!r} is pending with nothing in flight")
-                drain(wait_s())
-                continue
-            op, nxt = res  # type: ignore[misc]
-            wait_ns = op.time - c.time
-            if wait_ns > 0:
-                # Wake early for a completion: it may change what to do next.
-                drain(min(wait_ns / NS, wait_s()))
-                continue
-            if op.type == LOG:
-                log.info("%s", op.value)
-                if on_log is not None:
-                    on_log(str(op.value))
-                gen = nxt
-                continue
-            thread = c.thread_of(op.process)
-            if thread is None or thread not in free:
-                raise RuntimeError(f"generator chose busy or unknown process {op.process}")
-            free.discard(thread)
-            gen = nxt
-            if op.type != SLEEP:
-                op.time = clock()
-                op.node = nodes[thread % len(nodes)] if isinstance(thread, int) else None
-                record(op)
-                gen = gen.update(ctx(), op)
-            workers[thread].submit(op)
+            w = sched.step()
+            if w is None:
+                return
+            if w > 0:
+                drain(w)
         raise KeyboardInterrupt("stopped")
     finally:
         stop.set()
         for w in workers.values():
             w.stop()
-        if event_loop is not None:
-            event_loop.close(async_runners)
-        # A fault being applied right now must finish before anyone heals,
-        # or the heal could run first and the fault outlive the test.
-        if NEMESIS in workers:
-            workers[NEMESIS].join(_NEMESIS_JOIN_S)
-        while True:  # keep whatever finished meanwhile: nothing completed is lost
-            try:
-                _thread, done = completions.get_nowait()
-            except queue.Empty:
-                break
-            if done.type != SLEEP:
-                record(done)
+        finish()
         for r in runners:
             try:
                 r.close()
             except Exception:  # closing a client must not mask the real outcome
                 log.debug("closing client failed", exc_info=True)
+
+
+def _run_async(test: Mapping[str, Any], client: AsyncClient, sched: _Scheduler,
+               workers: dict[Thread, _Worker | _AsyncWorker], nodes: list[str],
+               concurrency: int, stop: threading.Event, clock: Callable[[], int],
+               completions: queue.Queue[tuple[Thread, Op]],
+               start_nemesis: Callable[[Deliver], None], finish: Callable[[], None]) -> None:
+    """:func:`run` with the async workers and the scheduling on one loop, here."""
+    loop = new_event_loop()
+    driver = _LoopDriver(sched, loop, stop, completions)
+    runners = [AsyncClientRunner(test, client, nodes[i % len(nodes)])
+               for i in range(concurrency)]
+    async_workers = [_AsyncWorker(i, r, loop, driver.completed, clock)
+                     for i, r in enumerate(runners)]
+    workers.update(enumerate(async_workers))
+    start_nemesis(driver.deliver_threadsafe)
+    sched.begin()
+
+    async def shutdown() -> None:
+        """Cancel what is in flight (its outcome stays unknown in the
+        history) and close the clients."""
+        tasks = [w.task for w in async_workers if w.task is not None and not w.task.done()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for r in runners:
+            try:
+                await r.close()
+            except Exception:  # closing must not mask the real outcome
+                log.debug("closing client failed", exc_info=True)
+
+    try:
+        loop.call_soon(driver.poke)
+        loop.run_until_complete(driver.done)
+        if driver.error is not None:
+            raise driver.error
+    finally:
+        stop.set()
+        sched.closing = True  # what completes while shutting down is recorded, no more
+        try:
+            loop.run_until_complete(asyncio.wait_for(shutdown(), _SHUTDOWN_S))
+        except Exception:
+            log.debug("client loop shutdown", exc_info=True)
+        finally:
+            finish()
+            loop.close()
 
 
 __all__ = ["INVOKE", "GeneratorStuck", "run"]
