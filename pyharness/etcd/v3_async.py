@@ -3,18 +3,18 @@
 
 A thread per client with blocking HTTP spends its CPU on thread switches and
 the GIL, and slows down as workers are added. Here every logical client is a
-coroutine on one event loop, with its own aiohttp session holding one
-connection to its member, so a client still means one connection, as in the
-threaded clients.
+coroutine on one event loop with one kept-alive connection of its own to its
+member (:mod:`pyharness.etcd.http1`), so a client still means one
+connection, as in the threaded clients.
 
-What "maybe happened" means does not change. Each request is a POST, which
-aiohttp never retries, and :func:`classify` sorts aiohttp's errors the way
-:func:`pyharness.etcd.v3.classify` sorts urllib3's:
+What "maybe happened" means does not change. Nothing is retried, and
+:func:`classify` sorts the failures the way :func:`pyharness.etcd.v3.classify`
+sorts urllib3's:
 
 - connecting failed (refused, unreachable, connect timeout, the server's
   certificate rejected): the request never left, ``definite``;
-- a read timeout, a connection closed or reset mid-request, a broken
-  answer: it may have been applied, not definite;
+- a timeout waiting for the answer, a connection closed or reset
+  mid-request, a broken answer: it may have been applied, not definite;
 - an error answer from etcd: exactly as in :mod:`pyharness.etcd.v3`.
 """
 
@@ -23,9 +23,9 @@ from __future__ import annotations
 import ssl
 from typing import Any
 
-import aiohttp
 import orjson
 
+from pyharness.etcd import http1
 from pyharness.etcd import v3 as etcd_v3
 from pyharness.etcd.triage import Triage
 from pyharness.etcd.v3 import API_PREFIX, KV, TLS, EtcdV3Error, TxnResult
@@ -44,36 +44,18 @@ class AsyncConnection:
 
     def __init__(self, address: str, port: int = 2379, timeout: float = 1.0,
                  tls: TLS | None = None, prefix: str = API_PREFIX) -> None:
-        scheme = "https" if tls is not None else "http"
-        self.base = f"{scheme}://{address}:{port}{prefix.rstrip('/')}"
+        self.prefix = prefix.rstrip("/")
         self.token: str | None = None
-        self.timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout,
-                                             sock_read=timeout)
-        self._ssl: ssl.SSLContext | bool = _ssl_context(tls) if tls is not None else False
-        self._session: aiohttp.ClientSession | None = None
-
-    def _open(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            # One connection per client, kept alive; no cookies, no env proxies.
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=1, ssl=self._ssl),
-                timeout=self.timeout, cookie_jar=aiohttp.DummyCookieJar(),
-                trust_env=False, skip_auto_headers=("User-Agent",))
-        return self._session
+        self._auth = b""
+        self._http = http1.Connection(address, port, timeout=timeout, connect_timeout=timeout,
+                                      ssl_context=_ssl_context(tls) if tls is not None else None)
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        self._http.close()
 
     async def call(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        headers = {"Content-Type": "application/json"}
-        if self.token is not None:
-            headers["Authorization"] = self.token
-        async with self._open().post(self.base + path, data=orjson.dumps(body),
-                                     headers=headers, allow_redirects=False) as r:
-            data = await r.read()
-            status = r.status
+        status, data = await self._http.post(self.prefix + path, orjson.dumps(body),
+                                             self._auth)
         try:
             answer = orjson.loads(data) if data else {}
         except orjson.JSONDecodeError:
@@ -89,6 +71,9 @@ class AsyncConnection:
     async def authenticate(self, user: str, password: str) -> None:
         self.token = str((await self.call("/auth/authenticate",
                                           {"name": user, "password": password}))["token"])
+        if "\r" in self.token or "\n" in self.token:
+            raise EtcdV3Error(200, None, "the auth token holds a line break")
+        self._auth = f"Authorization: {self.token}\r\n".encode()
 
     async def get(self, key: etcd_v3.Bytes, serializable: bool = False) -> KV | None:
         return etcd_v3.first_kv(await self.call(*etcd_v3.range_request(key, serializable)))
@@ -104,15 +89,13 @@ class AsyncConnection:
 
 def classify(e: BaseException) -> Triage:
     """Did a failed request certainly have no effect? See the module docstring."""
-    if isinstance(e, aiohttp.ClientConnectorCertificateError):
+    if isinstance(e, http1.CertificateRejected):
         return Triage(True, ["tls-failed", str(e)[:200]])
-    # Connect timeouts subclass ServerTimeoutError too: test them first.
-    if isinstance(e, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError):
-        return Triage(True, ["connect-failed", type(e).__name__])
-    if isinstance(e, aiohttp.ServerTimeoutError | TimeoutError):
+    if isinstance(e, http1.ConnectFailed):
+        return Triage(True, ["connect-failed", str(e)[:200]])
+    if isinstance(e, http1.ResponseTimeout | TimeoutError):
         return Triage(False, ["timeout"])
-    if isinstance(e, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError
-                  | aiohttp.ClientOSError):
+    if isinstance(e, http1.ConnectionLost | http1.BadResponse | OSError):
         return Triage(False, ["connection-lost", str(e)[:200]])
     if isinstance(e, EtcdV3Error):
         return etcd_v3.classify(e)

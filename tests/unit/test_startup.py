@@ -16,10 +16,10 @@ import pytest
 
 # Workload modules are read by ``test --help`` (they declare its workload
 # flags), so they must stay light: what their clients and checkers need
-# (python-etcd, urllib3, aiohttp, the etcd connections, the varstore, the
+# (python-etcd, urllib3, httptools, the etcd connections, the varstore, the
 # search) is imported when a run uses it.
 HEAVY = ("matplotlib", "numpy", "ansible_runner", "ansible", "edn_format", "hypothesis",
-         "pyharness.run.testrun", "pyharness.control.lab", "etcd", "urllib3", "aiohttp",
+         "pyharness.run.testrun", "pyharness.control.lab", "etcd", "urllib3", "httptools",
          "pyharness.etcd.v2", "pyharness.etcd.v3", "pyharness.etcd.endpoints",
          "pyharness.varstore", "checkers.list_append", "checkers.varstore")
 
