@@ -113,7 +113,7 @@ def _unfiltered(threads: AbstractSet[Thread]) -> AbstractSet[Thread]:
     return threads
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Context:
     """What a generator may look at: the time, which threads are free, and
     which process each thread currently runs as.
@@ -122,7 +122,9 @@ class Context:
     than copies, so that asking for an op costs the same at 500 threads as at
     5: a context is only valid during the ``op`` or ``update`` call it was
     passed to, and a generator must not keep it. ``owners`` (process →
-    thread) makes :meth:`thread_of` a lookup; without it, a scan.
+    thread) makes :meth:`thread_of` a lookup; without it, a scan. Contexts
+    are not frozen only because a frozen dataclass costs four times as much
+    to make, and several are made for every op: treat them as read-only.
     """
 
     time: int
@@ -779,6 +781,8 @@ class Independent(Generator):
         listening = self.listening
         for j, old in before.items():
             listening += _listens(groups[j][1]) - _listens(old)
+        if self.layout:
+            return op, self._with(groups=tuple(groups), next_key=next_key, listening=listening)
         return op, Independent(self.group_size, self.make, tuple(groups), next_key,
                                layout, group_of, listening)
 
@@ -797,8 +801,14 @@ class Independent(Generator):
         groups = list(self.groups)
         new = gen.update(ctx.only(self.layout[i]), _unwrap(event))
         groups[i] = (key, new)
-        return Independent(self.group_size, self.make, tuple(groups), self.next_key,
-                           self.layout, self.group_of, self.listening - 1 + _listens(new))
+        return self._with(groups=tuple(groups), listening=self.listening - 1 + _listens(new))
+
+    def _with(self, **changes: Any) -> Independent:
+        """A copy with ``changes``, without the frozen constructor, which
+        costs about a microsecond for these eight fields: this runs every op."""
+        new = object.__new__(Independent)
+        new.__dict__.update(self.__dict__, **changes)
+        return new
 
     def ignores_updates(self) -> bool:
         # Only the groups' current generators see an update: one made for a
