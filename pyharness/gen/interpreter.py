@@ -435,6 +435,8 @@ def run(test: Mapping[str, Any], gen: Generator, client: Client | AsyncClient,
         """Let a fault being applied finish, then keep whatever completed
         meanwhile: nothing completed is lost."""
         sched.closing = True
+        for w in workers.values():
+            w.stop()
         # A fault being applied right now must finish before anyone heals,
         # or the heal could run first and the fault outlive the test.
         if NEMESIS in workers:
@@ -487,8 +489,6 @@ def run(test: Mapping[str, Any], gen: Generator, client: Client | AsyncClient,
         raise KeyboardInterrupt("stopped")
     finally:
         stop.set()
-        for w in workers.values():
-            w.stop()
         finish()
         for r in runners:
             try:

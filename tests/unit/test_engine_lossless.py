@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import random
+import threading
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from pyharness.gen import generator as g
 from pyharness.gen import interpreter
-from pyharness.history import INFO, INVOKE, OK, HistoryWriter, Op, read_jsonl
+from pyharness.history import INFO, INVOKE, NEMESIS, OK, HistoryWriter, Op, read_jsonl
 from pyharness.workloads import register
 
 
@@ -64,3 +68,66 @@ def test_every_op_the_client_ran_is_in_the_history_once(tmp_path: Path) -> None:
         else:
             assert open_.pop(o.process).f == o.f
     assert not open_
+
+
+class Stuck:
+    """Every 10th op never answers; the rest answer at once. Counts opens and closes."""
+
+    def __init__(self) -> None:
+        self.n = self.opened = self.closed = 0
+
+    async def open(self, test: Any, node: str) -> Stuck:
+        self.opened += 1
+        return self
+
+    async def invoke(self, test: Any, op: Op) -> Op:
+        self.n += 1
+        if self.n % 10 == 0:
+            await asyncio.sleep(3600)
+        await asyncio.sleep(0)
+        return op.completion(OK)
+
+    async def close(self, test: Any) -> None:
+        self.closed += 1
+
+
+class SlowNemesis:
+    """A fault that takes 0.5 s to apply: it must finish and be recorded
+    even when the run is stopped meanwhile."""
+
+    def invoke(self, test: Any, op: Op) -> Op:
+        time.sleep(0.5)
+        return op.completion(INFO, value="applied")
+
+    def heal(self, test: Any) -> None:
+        pass
+
+
+def test_a_stop_leaves_what_is_in_flight_open_and_keeps_what_completed(
+        tmp_path: Path) -> None:
+    """Stopped from another thread (as a signal handler or a time limit
+    would), the loop engine ends within its poll, leaves the ops in flight
+    open (outcome unknown), closes every client, and records a fault that
+    completes after the stop."""
+    client = Stuck()
+    path = tmp_path / "history.jsonl"
+    history = HistoryWriter(path)
+    stop = threading.Event()
+    gen = g.any_(g.clients(g.repeat({"f": "read"})),
+                 g.nemesis(g.seq(g.sleep(0.2), {"type": "info", "f": "start"})))
+    threading.Timer(0.3, stop.set).start()
+    t0 = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        interpreter.run({}, gen, client, SlowNemesis(), ["n1"], 20, history,
+                        rng=random.Random(3), stop=stop)
+    assert time.monotonic() - t0 < 3
+    history.close()
+    ops = read_jsonl(path)
+    client_ops = [o for o in ops if o.process != NEMESIS]
+    open_ = Counter(o.process for o in client_ops if o.type == INVOKE)
+    open_.subtract(Counter(o.process for o in client_ops if o.type != INVOKE))
+    # Every worker was stuck by the end: its last op is open, all before it completed once.
+    assert sorted(open_.values()) == [1] * 20
+    assert client.closed == client.opened == 20
+    assert [(o.type, o.value) for o in ops if o.process == NEMESIS] == \
+        [("info", None), ("info", "applied")]
