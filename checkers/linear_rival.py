@@ -36,7 +36,8 @@ class Outcome:
     gave_up: str | None = None
 
 
-def _cores() -> int:
+def usable_cores() -> int:
+    """The cores this process may run on."""
     try:
         return len(os.sched_getaffinity(0))  # the cores this process may use
     except AttributeError:
@@ -69,7 +70,7 @@ class Rival:
         self._proc: Any = None
         self._conn: Connection | None = None
         if forked is None:
-            forked = hasattr(os, "fork") and _cores() > 1
+            forked = hasattr(os, "fork") and usable_cores() > 1
         self._forked = forked and self._fork()
 
     def _fork(self) -> bool:
@@ -119,8 +120,13 @@ class Rival:
         """Let it run alone until its verdict or the deadline."""
         if self.outcome is None:
             if self.forked:
-                wait = None if self.deadline is None else max(0.0, self.deadline - time.monotonic())
-                self._receive(wait)
+                # In steps: the deadline may be brought forward meanwhile
+                # (checkers.linear_parallel, once another key is refuted).
+                while True:
+                    left = None if self.deadline is None else self.deadline - time.monotonic()
+                    self._receive(0.1 if left is None else min(0.1, max(0.0, left)))
+                    if self.outcome is not None or (left is not None and left <= 0.1):
+                        break
             else:
                 self.outcome = _run(self.dfs, self.deadline)
         out = self.outcome

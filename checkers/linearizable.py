@@ -16,7 +16,8 @@ This checker follows the usual recipe:
    honouring crashed (``info``) ops as "may have happened at any later
    time, or never". Keys go in passes of growing budgets, so that one hard
    key does not hold back the rest; once a key is not linearizable, keys
-   still undecided stay unknown and say why;
+   still undecided stay unknown and say why. Large histories of several
+   keys are searched on every core (:mod:`checkers.linear_parallel`);
 3. report: ``True``, ``False`` (with the op that cannot be placed, the states
    just before it, the longest linearizable prefix, and an HTML drawing), or
    ``"unknown"`` when the time or memory budget runs out.
@@ -29,6 +30,7 @@ here, never guesses from file names.
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import replace
@@ -37,6 +39,7 @@ from typing import Any
 
 from checkers.core import UNKNOWN, CheckerFailure, merge_valid
 from checkers.explain import op_facts
+from checkers.linear_parallel import Resumer, run_parallel, workers_for
 from checkers.linear_prep import Independent, Problem, prepare
 from checkers.linear_report import write_failure_html
 from checkers.linear_search import DEFAULT_MAX_CONFIGS, Search, SearchResult
@@ -69,6 +72,11 @@ def _budgets() -> Iterator[float]:
         budget *= PASS_GROWTH
 
 
+def _budget(i: int) -> float:
+    """Pass ``i``'s budget (from 0)."""
+    return next(itertools.islice(_budgets(), i, None))
+
+
 def _key_order(key: Hashable) -> tuple[str, str]:
     return str(type(key)), str(key)
 
@@ -91,6 +99,8 @@ class Linearizable:
     ``independent``: ``"tuple"`` for ``[key value]`` values, ``"key"`` for a
     ``key`` field, None for one register.
     ``time_limit`` (seconds, whole history) and ``max_configs`` bound the work.
+    ``workers``: processes searching keys at once; None: the usable cores
+    when the history is large enough to pay for it (1: in this process).
     ``out_dir``: where failure drawings go (none if None).
     """
 
@@ -99,13 +109,15 @@ class Linearizable:
     def __init__(self, model: str | Model = "cas-register", *, initial: Any = None,
                  nil_read_matches_any: bool = False, definite_fail: bool = False,
                  independent: Independent = None, time_limit: float | None = DEFAULT_TIME_LIMIT,
-                 max_configs: int = DEFAULT_MAX_CONFIGS, out_dir: Path | str | None = None) -> None:
+                 max_configs: int = DEFAULT_MAX_CONFIGS, out_dir: Path | str | None = None,
+                 workers: int | None = None) -> None:
         self.model = model if isinstance(model, Model) else make_model(
             model, initial=initial, nil_read_matches_any=nil_read_matches_any)
         self.definite_fail = definite_fail
         self.independent = independent
         self.time_limit = time_limit
         self.max_configs = max_configs
+        self.workers = workers
         self.out_dir = Path(out_dir) if out_dir is not None else None
         # Called with (events searched, events in all keys) as the search goes.
         self.progress: Callable[[int, int], None] | None = None
@@ -123,63 +135,30 @@ class Linearizable:
         keys: dict[str, Any] = {}
         failures: list[dict[str, Any]] = []
         write_errors: list[str] = []
-        total = sum(len(p.events) for p in problems.values())
-        done = 0
+        order = sorted(problems, key=_key_order)
+        size = {k: len(problems[k].events) for k in order}
+        resumer = Resumer(lambda key, until: Search(self.model, problems[key], until,
+                                                    self.max_configs),
+                          lambda key, e: self._blame(
+                              [x for en in problems[key].entries
+                               for x in (en.invoke, en.complete) if x is not None],
+                              key_label(key), e),
+                          HELD_MAX)
         results: dict[Hashable, SearchResult] = {}
-        # Keys in passes, each key's search cut at the pass's budget, which
-        # starts small and grows (_budgets); a key cut short carries on in the
-        # next pass from where it stopped (Search.resume), so the short first
-        # passes cost no repeated search (only a depth-first rival starts
-        # afresh in each pass). So one hard key cannot hold back the others,
-        # and a key that is not linearizable shows up early: then the verdict
-        # is decided, no further pass runs, and the keys still open are
-        # unknown, saying so.
-        pending = sorted(problems, key=_key_order)
-        stopped: dict[Hashable, Search] = {}  # cut searches that can resume
-        budgets = _budgets()
-        budget = next(budgets)
-        refuted: str | None = None
-        while pending:
-            cut: list[Hashable] = []
-            for i, key in enumerate(pending):
-                problem = problems[key]
-                now = time.monotonic()
-                # Once the verdict is decided, the rest get a short look only;
-                # the last key open gets all the time left.
-                slot: float | None = budget
-                if refuted is not None:
-                    slot = min(budget, AFTER_REFUTED_S)
-                elif len(cut) + len(pending) - i == 1:  # no other key still open
-                    slot = None
-                until = deadline if slot is None else \
-                    now + slot if deadline is None else min(now + slot, deadline)
-                search, res = self._search(key, problem, until, done, total,
-                                           stopped.pop(key, None))
-                results[key] = res
-                if res.timed_out and until is not None \
-                        and (deadline is None or until < deadline):
-                    cut.append(key)
-                    if search.resumable:
-                        # The remembered steps are only a cache, and a large
-                        # one (kv states are long strings): a stopped search
-                        # keeps its frontier only.
-                        search.memo.clear()
-                        if sum(s.held() for s in stopped.values()) + search.held() <= HELD_MAX:
-                            stopped[key] = search
-                    continue
-                done += len(problem.events)
-                if self.progress is not None:
-                    self.progress(done, total)
-                if res.valid is False and refuted is None:
-                    refuted = key_label(key)
-            if refuted is not None:
-                for key in cut:
-                    results[key] = replace(results[key], reason=(
-                        f"not decided: the search stopped once key {refuted} was found "
-                        "not linearizable"))
-                break
-            pending = cut
-            budget = next(budgets)
+        workers = workers_for(list(size.values()), self.workers)
+        if workers > 1:
+            outcome = run_parallel(order, list(size.values()), resumer, workers=workers,
+                                   deadline=deadline, budget=_budget,
+                                   after_refuted_s=AFTER_REFUTED_S, progress=self.progress)
+            results, left = outcome.results, outcome.left_open
+        else:
+            left = self._in_turn(order, resumer, deadline, results, size)
+        refuted_key = next((key_label(k) for k in order if results[k].valid is False), None)
+        if refuted_key is not None:
+            for key in left:
+                results[key] = replace(results[key], reason=(
+                    f"not decided: the search stopped once key {refuted_key} was found "
+                    "not linearizable"))
         for key in sorted(results, key=_key_order):
             label = key_label(key)
             keys[label] = self._key_result(label, problems[key], results[key])
@@ -222,19 +201,59 @@ class Linearizable:
             out["reason"] = reason
         return out
 
-    def _search(self, key: Hashable, problem: Problem, until: float | None, done: int,
-                total: int, stopped: Search | None = None) -> tuple[Search, SearchResult]:
-        """The key's search run until ``until`` (a stopped one resumed), and its result."""
-        try:
-            search = stopped or Search(self.model, problem, until, self.max_configs)
-            if self.progress is not None:
-                report = self.progress
-                search.on_progress = lambda n: report(done + n, total)
-            return search, search.resume(until) if stopped is not None else search.run()
-        except Exception as e:
-            raise self._blame([x for en in problem.entries
-                               for x in (en.invoke, en.complete) if x is not None],
-                              key_label(key), e) from e
+    def _in_turn(self, keys: list[Hashable], resumer: Resumer, deadline: float | None,
+                 results: dict[Hashable, SearchResult],
+                 size: Mapping[Hashable, int]) -> list[Hashable]:
+        """The keys in passes in this process; each key's result goes to
+        ``results``. Returns the keys left open once one was refuted."""
+        # Keys in passes, each key's search cut at the pass's budget, which
+        # starts small and grows (_budgets); a key cut short carries on in the
+        # next pass from where it stopped (Search.resume), so the short first
+        # passes cost no repeated search (only a depth-first rival starts
+        # afresh in each pass). So one hard key cannot hold back the others,
+        # and a key that is not linearizable shows up early: then the verdict
+        # is decided, no further pass runs, and the keys still open are
+        # unknown, saying so.
+        report = self.progress
+        total = sum(size.values())
+
+        def progress_from(base: int) -> Callable[[int], None] | None:
+            if report is None:
+                return None
+            return lambda n: report(base + n, total)
+
+        pending = keys
+        done = 0
+        refuted = False
+        for budget in _budgets():
+            if not pending:
+                break
+            cut: list[Hashable] = []
+            for i, key in enumerate(pending):
+                now = time.monotonic()
+                # Once the verdict is decided, the rest get a short look only;
+                # the last key open gets all the time left.
+                slot: float | None = budget
+                if refuted:
+                    slot = min(budget, AFTER_REFUTED_S)
+                elif len(cut) + len(pending) - i == 1:  # no other key still open
+                    slot = None
+                until = deadline if slot is None else \
+                    now + slot if deadline is None else min(now + slot, deadline)
+                res, was_cut = resumer.run(key, until, until is not None and (
+                    deadline is None or until < deadline), progress_from(done))
+                results[key] = res
+                if was_cut:
+                    cut.append(key)
+                    continue
+                done += size[key]
+                if self.progress is not None:
+                    self.progress(done, total)
+                refuted = refuted or res.valid is False
+            if refuted:
+                return cut
+            pending = cut
+        return []
 
     def _blame(self, ops: Sequence[Op], key: str | None, e: Exception) -> CheckerFailure:
         """The first op the model cannot take on its own, for an error that names it.
