@@ -6,10 +6,13 @@ In one run on one cluster (the lab unless ``-i``), with no faults:
    generator and history writer with a client that answers every op at once
    (one event-loop turn), for each concurrency: what the driver costs before
    any HTTP. ``--engine-only`` runs just these rows, without a cluster;
-2. the **ceiling**: a bare asyncio client (aiohttp, ``--ceiling-inflight``
-   requests in flight, one connection each, spread over the members) sending
-   the register workload's mix (a third each: linearizable read, put, and a
-   compare-and-put txn) as fast as the cluster answers;
+2. the **ceiling**: two bare asyncio clients, each with
+   ``--ceiling-inflight`` requests in flight, one connection each, spread
+   over the members, sending the register workload's mix (a third each:
+   linearizable read, put, and a compare-and-put txn) as fast as the cluster
+   answers: the engine's own HTTP/1.1 connection (``pyharness.etcd.http1``)
+   with nothing around it, and aiohttp. The ceiling is the faster of the
+   two, so a cheap client cannot make the cluster look slow;
 3. the **harness**: the real interpreter, generator, history writer and
    workload client, exactly as ``pyharness test`` runs them, unthrottled, for
    each workload × engine × concurrency;
