@@ -84,3 +84,54 @@ def test_analyze_of_a_small_history_imports_nothing_heavy(tmp_path: Path, name: 
     assert r.returncode == 0, r.stdout + r.stderr
     assert "verdict: valid" in r.stdout
     assert heavy == []
+
+
+def test_every_command_is_found_in_the_module_it_is_named_under() -> None:
+    # The console command imports only MODULE_OF[command]: a command missing
+    # from the table, or under the wrong module, would be "No such command".
+    import typer
+
+    from pyharness import cli
+
+    app = cli.load()
+    found = {}
+    for info in app.registered_commands:
+        name = info.name or info.callback.__name__.replace("_", "-")
+        found[name] = info.callback.__module__.rsplit(".", 1)[-1]
+    for group in app.registered_groups:
+        sub = group.typer_instance
+        assert isinstance(sub, typer.Typer)
+        modules = {i.callback.__module__.rsplit(".", 1)[-1] for i in sub.registered_commands}
+        assert len(modules) == 1, (group.name, modules)
+        found[group.name] = modules.pop()
+    assert found == cli.MODULE_OF
+
+
+CONSOLE = """
+import atexit, json, sys
+atexit.register(lambda: sys.stderr.write(
+    '\\nLOADED ' + json.dumps(sorted(m for m in sys.modules if m.startswith('pyharness.cli.')))
+    + '\\n'))
+sys.argv = ['pyharness', *sys.argv[1:]]
+from pyharness.cli import main
+main()
+"""
+
+
+@pytest.mark.parametrize(("args", "modules"), [
+    (["analyze", "--help"], ["analyze", "common"]),
+    (["--debug", "lab", "--help"], ["common", "lab"]),
+    (["--help"], ["analyze", "cluster", "common", "lab", "quickcheck", "runs", "serve"]),
+    (["no-such-command"], ["analyze", "cluster", "common", "lab", "quickcheck", "runs",
+                           "serve"]),
+])
+def test_the_console_command_imports_only_its_command(args: list[str],
+                                                      modules: list[str]) -> None:
+    r = subprocess.run([sys.executable, "-c", CONSOLE, *args], capture_output=True, text=True,
+                       timeout=120)
+    line = next(x for x in r.stderr.splitlines() if x.startswith("LOADED "))
+    assert json.loads(line[len("LOADED "):]) == [f"pyharness.cli.{m}" for m in modules]
+    if args == ["no-such-command"]:
+        assert r.returncode == 2 and "No such command" in r.stderr
+    else:
+        assert r.returncode == 0, r.stderr
