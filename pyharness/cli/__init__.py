@@ -41,10 +41,15 @@ def load(modules: tuple[str, ...] = COMMANDS) -> Any:
 
 def modules_for(args: list[str]) -> tuple[str, ...]:
     """The command modules a command line needs: its command's alone, or all
-    of them when it names none we know (top-level --help, a typo, which must
-    list or suggest every command)."""
-    command = next((a for a in args if not a.startswith("-")), None)
-    return (MODULE_OF[command],) if command in MODULE_OF else COMMANDS
+    of them when it names none we know or asks for the top-level help
+    (``--help``, a typo, ``--help analyze``: these list or suggest every
+    command)."""
+    for a in args:
+        if a == "--help":
+            break
+        if not a.startswith("-"):
+            return (MODULE_OF[a],) if a in MODULE_OF else COMMANDS
+    return COMMANDS
 
 
 def main() -> None:  # pragma: no cover - console entry point

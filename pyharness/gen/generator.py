@@ -748,8 +748,7 @@ class Independent(Generator):
         # one and a group whose ops finish fast can't starve the others; stop
         # at the first op that is due now.
         s = pick(ctx.rng, m) if m > 1 else 0
-        disjoint = free.isdisjoint if isinstance(free, (set, frozenset)) else \
-            (lambda ts: not any(t in free for t in ts))
+        disjoint = free.isdisjoint  # every Set has it; the builtin sets' is C
         next_key = self.next_key
         best: tuple[int, Op, tuple[int, Generator]] | None = None
         pending = m < n  # a busy group will have ops later

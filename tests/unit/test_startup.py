@@ -122,6 +122,8 @@ main()
     (["analyze", "--help"], ["analyze", "common"]),
     (["--debug", "lab", "--help"], ["common", "lab"]),
     (["--help"], ["analyze", "cluster", "common", "lab", "quickcheck", "runs", "serve"]),
+    (["--help", "analyze"], ["analyze", "cluster", "common", "lab", "quickcheck", "runs",
+                             "serve"]),
     (["no-such-command"], ["analyze", "cluster", "common", "lab", "quickcheck", "runs",
                            "serve"]),
 ])
