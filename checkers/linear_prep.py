@@ -25,12 +25,13 @@ kv histories).
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from checkers.models import Call, Model, freeze
-from pyharness.history import FAIL, INFO, INVOKE, OK, Op
+from pyharness.history import FAIL, INFO, INVOKE, NEMESIS, OK, Op
 
 Independent = Literal["tuple", "key"] | None
 
@@ -99,62 +100,84 @@ def prepare(history: Sequence[Op], model: Model, *, definite_fail: bool = False,
             independent: Independent = None) -> tuple[dict[Hashable, Problem], int]:
     """Split ``history`` into per-key problems; also return how many client ops
     were ignored because the model has no such function."""
+    # As in reading, no reference cycles are made here: the cyclic collector
+    # would only walk the history again and again (a fifth of the time).
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _prepare(history, model, definite_fail, independent)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _prepare(history: Sequence[Op], model: Model, definite_fail: bool,
+             independent: Independent) -> tuple[dict[Hashable, Problem], int]:
     problems: dict[Hashable, Problem] = {}
-    # (key, invocation, position of invocation) for each open op, by process
+    # (key, argument, invocation, position of invocation) for each open op, by process
     open_: dict[Any, tuple[Hashable, Any, Op, int]] = {}
     ignored = 0
-    pending: list[tuple[int, int, Hashable, Op, Op | None, Any, Any]] = []
+    fs = model.fs
+    keyed = independent is not None
+    # Each history position holds at most one event (an invocation opens or
+    # crashes, a completion closes), so events land in history order by
+    # position, with no sort: (key, kind, entry id) at ``at[pos]``.
+    at: list[tuple[Hashable, int, int] | None] = [None] * len(history)
+
+    def place(ipos: int, cpos: int, key: Hashable, inv: Op, comp: Op | None,
+              arg: Any, ret: Any) -> None:
+        prob = problems.get(key)
+        if prob is None:
+            prob = problems[key] = Problem(key)
+        status = comp.type if comp is not None else INFO
+        if status == FAIL and not definite_fail:
+            prob.dropped += 1
+            return
+        if status != OK and status != FAIL:
+            status = INFO
+        call = Call(inv.f, freeze(arg), freeze(ret) if status == OK else None, status)
+        crashed = status == INFO
+        if crashed and model.read_only(call):
+            prob.dropped += 1
+            return
+        entries = prob.entries
+        eid = len(entries)
+        entries.append(Entry(eid, call, inv.process, inv, comp, crashed, ipos,
+                             cpos if comp is not None else -1))
+        if crashed:
+            at[ipos] = (key, CRASH, eid)
+        else:
+            at[ipos] = (key, OPEN, eid)
+            at[cpos] = (key, CLOSE, eid)
+
     for pos, op in enumerate(history):
-        if not op.is_client:
+        if op.process == NEMESIS:
             continue
-        if op.f not in model.fs:
+        if op.f not in fs:
             ignored += op.type == INVOKE
             continue
         if op.type == INVOKE:
             prev = open_.pop(op.process, None)
             if prev is not None:  # the process moved on without an answer: crashed
-                pending.append((prev[3], -1, prev[0], prev[2], None, prev[1], None))
-            key, arg = split_value(op, independent)
+                place(prev[3], -1, prev[0], prev[2], None, prev[1], None)
+            if keyed:
+                key, arg = split_value(op, independent)
+            else:
+                key, arg = None, op.value
             open_[op.process] = (key, arg, op, pos)
             continue
         started = open_.pop(op.process, None)
         if started is None:
             continue  # a completion without invocation (e.g. history cut): nothing to place
         key, arg, inv, ipos = started
-        _, ret = split_value(op, independent)
-        pending.append((ipos, pos, key, inv, op, arg, ret))
+        place(ipos, pos, key, inv, op, arg, split_value(op, independent)[1] if keyed else op.value)
     for key, arg, inv, ipos in open_.values():
-        pending.append((ipos, -1, key, inv, None, arg, None))
+        place(ipos, -1, key, inv, None, arg, None)
 
-    # events carry history positions so each key's events sort into history order
-    timed: dict[Hashable, list[tuple[int, int, int]]] = {}
-    for ipos, cpos, key, inv, comp, arg, ret in pending:
-        prob = problems.get(key)
-        if prob is None:
-            prob = problems[key] = Problem(key)
-            timed[key] = []
-        status = comp.type if comp is not None else INFO
-        if status == FAIL and not definite_fail:
-            prob.dropped += 1
-            continue
-        if status not in (OK, FAIL, INFO):
-            status = INFO
-        call = Call(inv.f, freeze(arg), freeze(ret) if status == OK else None, status)
-        crashed = status == INFO
-        if crashed and model.read_only(call):
-            prob.dropped += 1
-            continue
-        entry = Entry(len(prob.entries), call, inv.process, inv, comp, crashed, ipos,
-                      cpos if comp is not None else -1)
-        prob.entries.append(entry)
-        ev = timed[key]
-        if crashed:
-            ev.append((ipos, CRASH, entry.id))
-        else:
-            ev.append((ipos, OPEN, entry.id))
-            ev.append((cpos, CLOSE, entry.id))
-    for key, prob in problems.items():
-        ev = timed[key]
-        ev.sort()
-        prob.events = [(kind, eid) for _, kind, eid in ev]
+    if len(problems) == 1:
+        (prob,) = problems.values()
+        prob.events = [(kind, eid) for _, kind, eid in filter(None, at)]
+    else:
+        for key, kind, eid in filter(None, at):
+            problems[key].events.append((kind, eid))
     return problems, ignored

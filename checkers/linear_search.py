@@ -164,7 +164,7 @@ def _insert(front: Frontier, s: Hashable, L: int, A: int, U: int, path: Path, H:
 
 
 def _size(front: Frontier) -> int:
-    return sum(len(v) for v in front.values())
+    return sum(map(len, front.values()))
 
 
 class Search:

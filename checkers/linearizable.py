@@ -44,7 +44,7 @@ from checkers.linear_prep import Independent, Problem, prepare
 from checkers.linear_report import write_failure_html
 from checkers.linear_search import DEFAULT_MAX_CONFIGS, Search, SearchResult
 from checkers.models import Model, make_model
-from checkers.windows import fault_windows, history_end
+from checkers.windows import Window, fault_windows, history_end
 from pyharness.history import Op
 
 DEFAULT_TIME_LIMIT = 300.0
@@ -130,8 +130,8 @@ class Linearizable:
                                         independent=self.independent)
         except Exception as e:
             raise self._blame(history, None, e) from e
-        self._windows = fault_windows(history)
-        self._end = history_end(history)
+        self._history = history  # its fault windows explain a failure, if one is found
+        self._windows: list[Window] | None = None
         keys: dict[str, Any] = {}
         failures: list[dict[str, Any]] = []
         write_errors: list[str] = []
@@ -183,7 +183,7 @@ class Linearizable:
             out["ignored-ops"] = ignored  # functions the model does not know
         if write_errors:
             out["write-errors"] = write_errors
-        client = sum(1 for op in history if op.is_client)
+        client = 0 if keys else sum(1 for op in history if op.is_client)
         if not history or (client and not keys):
             # Nothing judged is not "nothing wrong": say why instead of claiming valid.
             # Only nemesis ops, or ops that all failed, stay valid, as Knossos has it.
@@ -199,6 +199,7 @@ class Linearizable:
                           "no completion has an invocation")
             out["valid?"] = UNKNOWN
             out["reason"] = reason
+        self._history, self._windows = (), None
         return out
 
     def _in_turn(self, keys: list[Hashable], resumer: Resumer, deadline: float | None,
@@ -277,6 +278,13 @@ class Linearizable:
                 return CheckerFailure(f"{type(e2).__name__}: {e2}", key, op)
         return CheckerFailure(reason, key)
 
+    def _faults(self) -> tuple[list[Window], int]:
+        """The history's fault windows and end, found once, when a failure needs them."""
+        if self._windows is None:
+            self._windows = fault_windows(self._history)
+            self._end = history_end(self._history)
+        return self._windows, self._end
+
     def _key_result(self, label: str, problem: Problem, res: SearchResult) -> dict[str, Any]:
         m = self.model
         r: dict[str, Any] = {"valid?": res.valid, "ops": len(problem.entries),
@@ -292,7 +300,7 @@ class Linearizable:
                        "value": e.complete.value if e.complete is not None else e.invoke.value,
                        "type": e.complete.type if e.complete is not None else "info",
                        "description": m.describe_call(e.call),
-                       **op_facts(e.invoke, e.complete, self._windows, self._end)}
+                       **op_facts(e.invoke, e.complete, *self._faults())}
             r["previous-states"] = previous
             r["reachable-states"] = reachable
             r["linearized-prefix"] = [problem.entries[i].index for i in res.prefix]

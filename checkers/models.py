@@ -31,14 +31,16 @@ search sees them). A new model is a subclass defining these methods, added to
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 State = Hashable
+_ATOMS = frozenset({int, str, type(None), bool, float})
 
 
 def freeze(v: Any) -> Any:
     """Lists become tuples (recursively) so values can key dicts."""
+    if type(v) in _ATOMS:  # most values: nothing to do, found without isinstance
+        return v
     if isinstance(v, list | tuple):
         return tuple(freeze(x) for x in v)
     if isinstance(v, dict):
@@ -46,9 +48,11 @@ def freeze(v: Any) -> Any:
     return v
 
 
-@dataclass(frozen=True, slots=True)
-class Call:
-    """An operation as the model sees it. ``status`` is ok, fail or info."""
+class Call(NamedTuple):
+    """An operation as the model sees it. ``status`` is ok, fail or info.
+
+    A named tuple, not a frozen dataclass: the search hashes and compares
+    calls in its inner loops, and a tuple does both in C."""
 
     f: str
     arg: Any = None
