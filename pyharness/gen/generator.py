@@ -149,15 +149,18 @@ class Context:
     def has_free(self) -> bool:
         """Is any thread free? Cheaper than :meth:`some_free_process`: no sort, no draw."""
         workers = self.workers
+        if type(workers) is dict:  # the interpreter's and only()'s: a test in C
+            return not workers.keys().isdisjoint(self.free_threads)
         return any(t in workers for t in self.free_threads)
 
     def some_free_process(self) -> int | str | None:
         # Free threads, not all workers: under load only a few are free.
-        free = [t for t in _ordered(self.free_threads) if t in self.workers]
+        workers = self.workers
+        free = [t for t in _ordered(self.free_threads) if t in workers]
         if not free:
             return None
-        return self.workers[free[pick(self.rng, len(free))]] if len(free) > 1 \
-            else self.workers[free[0]]
+        n = len(free)
+        return workers[free[int(self.rng.random() * n)]] if n > 1 else workers[free[0]]
 
     def thread_of(self, process: int | str) -> Thread | None:
         if self.owners is not None:
@@ -178,16 +181,32 @@ class Context:
         """Restricted to a few known threads: costs their number, not all."""
         # Test each thread once against the restrictions' predicates, rather
         # than at every lookup through the views: this runs several times an op.
-        workers, keeps = self.workers, []
+        workers: Mapping[Thread, Any] = self.workers
+        keeps: tuple[Callable[[Thread], bool], ...] = ()
         while type(workers) is _Kept:
-            keeps.append(workers._keep)
+            keeps += (workers._keep,)
             workers = workers._base
-        kept = [t for t in threads if t in workers]
-        for k in keeps:
-            kept = [t for t in kept if k(t)]
+        if type(threads) is not tuple:
+            threads = tuple(threads)  # a key of _KEPT
+        if keeps:
+            # A restriction's predicate depends on the thread alone, so which of
+            # a group's threads it keeps is worked out once, not every op.
+            ck = (threads, keeps)
+            kept = _KEPT.get(ck)
+            if kept is None:
+                if len(_KEPT) >= _KEPT_MAX:
+                    _KEPT.clear()
+                kept = _KEPT[ck] = tuple(t for t in threads if all(k(t) for k in keeps))
+            threads = kept
+        mine = {t: workers[t] for t in threads if t in workers}
         free = _unfiltered(self.free_threads)
-        return Context(self.time, frozenset([t for t in kept if t in free]),
-                       {t: workers[t] for t in kept}, self.rng, self.owners)
+        return Context(self.time, frozenset([t for t in mine if t in free]), mine, self.rng,
+                       self.owners)
+
+
+# (threads, restriction predicates) -> the threads kept: see Context.only
+_KEPT: dict[tuple[Sequence[Thread], tuple[Callable[[Thread], bool], ...]], tuple[Thread, ...]] = {}
+_KEPT_MAX = 4096
 
 
 class Generator:
@@ -235,7 +254,7 @@ def fill(template: Mapping[str, Any], ctx: Context) -> Op | None:
     extra = {} if template.keys() <= _OP_FIELDS else \
         {k: v for k, v in template.items() if k not in _OP_FIELDS}
     return Op(get("type", INVOKE), template["f"], get("value"), process,
-              get("time", ctx.time), extra=extra)
+              get("time", ctx.time), -1, None, None, extra)  # positional: every op
 
 
 @dataclass(frozen=True)
@@ -403,7 +422,7 @@ class Mix(Generator):
         gens = self.gens
         if not gens:
             return None
-        j = pick(ctx.rng, len(gens))
+        j = int(ctx.rng.random() * len(gens))  # pick(), inlined: every op
         res = gens[j].op(ctx)
         live: list[int] | None = None
         while res is None:  # that choice is exhausted: draw among the others
@@ -525,7 +544,8 @@ def log(message: str) -> Generator:
 
 @dataclass(frozen=True)
 class On(Generator):
-    """Restrict a generator to threads matching a predicate."""
+    """Restrict a generator to threads matching a predicate, which depends on
+    the thread alone (as Jepsen's ``on-threads``)."""
 
     keep: Callable[[Thread], bool]
     gen: Generator
@@ -733,10 +753,12 @@ class Independent(Generator):
         return layout, {t: i for i, ts in enumerate(layout) for t in ts}
 
     def op(self, ctx: Context) -> OpResult:
-        layout, group_of = self._layout(ctx)
-        groups = list(self.groups) or [(-1, None)] * len(layout)
-        free = _unfiltered(ctx.free_threads)
+        layout, group_of = self.layout, self.group_of
+        if not layout:
+            layout, group_of = self._layout(ctx)
         n = len(layout)
+        groups = self.groups or ((-1, None),) * n
+        free = _unfiltered(ctx.free_threads)
         # The groups with a free thread: found from the free threads when
         # they are few (under load), else by walking the groups, which stops
         # at the first that has an op due now.
@@ -747,19 +769,21 @@ class Independent(Generator):
         # Start at a random group, so that ties (ops due now) go to a random
         # one and a group whose ops finish fast can't starve the others; stop
         # at the first op that is due now.
-        s = pick(ctx.rng, m) if m > 1 else 0
+        s = int(ctx.rng.random() * m) if m > 1 else 0  # pick(), inlined: every op
         disjoint = free.isdisjoint  # every Set has it; the builtin sets' is C
         next_key = self.next_key
+        now = ctx.time
         best: tuple[int, Op, tuple[int, Generator]] | None = None
         pending = m < n  # a busy group will have ops later
-        before: dict[int, Generator | None] = {}  # the changed groups' old generators
+        # the groups asked: index -> (old generator, new (key, generator))
+        asked: dict[int, tuple[Generator | None, tuple[int, Generator | None]]] = {}
         for r in range(m):
             i = ready[(s + r) % m]
             if not few and disjoint(layout[i]):
                 pending = True
                 continue
             key, gen = groups[i]
-            before[i] = gen
+            old = gen
             sub = ctx.only(layout[i])
             for _ in range(2):  # the current key, then at most one fresh key
                 if gen is None:
@@ -771,29 +795,46 @@ class Independent(Generator):
                     continue
                 break
             else:
+                asked[i] = (old, (key, None))
                 continue
-            groups[i] = (key, gen)
+            asked[i] = (old, (key, gen))
             if res is PENDING:
                 pending = True
                 continue
             op, nxt = res  # type: ignore[misc]
-            if best is None or op.time < best[1].time:
-                best = (i, op.evolve(value=[key, op.value]), (key, nxt))
-            if op.time <= ctx.time:
+            t = op.time
+            if best is None or t < best[1].time:
+                # Op.evolve(value=...), without its keyword arguments: every op
+                best = (i, Op(op.type, op.f, [key, op.value], op.process, t, op.index,
+                              op.error, op.node, op.extra), (key, nxt))
+            if t <= now:
                 break
         if best is None:
             # Nothing was emitted, so nothing changes: asking again hands out
             # the same fresh keys.
             return PENDING if pending else None
         i, op, group = best
-        groups[i] = group
+        asked[i] = (asked[i][0], group)
         listening = self.listening
-        for j, old in before.items():
-            listening += _listens(groups[j][1]) - _listens(old)
-        if self.layout:
-            return op, self._with(groups=tuple(groups), next_key=next_key, listening=listening)
-        return op, Independent(self.group_size, self.make, tuple(groups), next_key,
-                               layout, group_of, listening)
+        if len(asked) == 1:  # the common case: one group asked, one changed
+            new_groups = (*groups[:i], group, *groups[i + 1:])
+            old, now_i = asked[i][0], group[1]
+            # _listens, inlined
+            listening += (0 if now_i is None or now_i.ignores_updates() else 1) \
+                - (0 if old is None or old.ignores_updates() else 1)
+        else:
+            changed = list(groups)
+            for j, (old, now_j) in asked.items():
+                changed[j] = now_j
+                listening += _listens(now_j[1]) - _listens(old)
+            new_groups = tuple(changed)
+        new = object.__new__(Independent)  # not the frozen constructor: see _with
+        d = new.__dict__
+        d.update(self.__dict__)
+        d["groups"], d["next_key"], d["listening"] = new_groups, next_key, listening
+        if not self.layout:
+            d["layout"], d["group_of"] = layout, group_of
+        return op, new
 
     def update(self, ctx: Context, event: Op) -> Generator:
         if not self.listening:

@@ -35,12 +35,12 @@ import queue
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from pyharness.gen.client import AsyncClient, Client, Nemesis, exception_error, is_async
 from pyharness.gen.generator import LOG, PENDING, SLEEP, Context, Generator, Thread
-from pyharness.history import INFO, INVOKE, NEMESIS, HistoryWriter, Op
+from pyharness.history import FAIL, INFO, INVOKE, NEMESIS, HistoryWriter, Op
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ class Backoff:
 
     def after(self, thread: Thread, op: Op) -> float:
         """Seconds ``thread`` waits before its next op, given how ``op`` ended."""
-        if self.max_s <= 0 or not refused(op):
+        if op.type != FAIL or self.max_s <= 0 or not refused(op):
             self.streak.pop(thread, None)
             return 0.0
         n = self.streak.get(thread, 0)
@@ -148,6 +148,7 @@ class _AsyncWorker:
         else:
             try:
                 done = await self._run(op)
+                done.node = self._run.node
             except Exception as e:  # the client didn't classify it: outcome unknown
                 log.exception("worker %s: unhandled error on %s", self.thread, op.f)
                 done = op.completion(INFO, error=exception_error(e))
@@ -192,15 +193,20 @@ class AsyncClientRunner:
         self.client: AsyncClient | None = None
         self.process: int | str | None = None
 
-    async def __call__(self, op: Op) -> Op:
+    def __call__(self, op: Op) -> Awaitable[Op]:
+        """The client's answer to ``op``, with ``node`` left to the caller. Not
+        a coroutine of its own: with the process's client open, the client's
+        invoke is the awaitable, one coroutine layer less per op."""
         if self.client is None or op.process != self.process:
-            if self.client is not None:
-                await self.client.close(self.test)
-            self.client = await self.proto.open(self.test, self.node)
-            self.process = op.process
-        done = await self.client.invoke(self.test, op)
-        done.node = self.node
-        return done
+            return self._reopen_invoke(op)
+        return self.client.invoke(self.test, op)
+
+    async def _reopen_invoke(self, op: Op) -> Op:
+        if self.client is not None:
+            await self.client.close(self.test)
+        self.client = await self.proto.open(self.test, self.node)
+        self.process = op.process
+        return await self.client.invoke(self.test, op)
 
     async def close(self) -> None:
         if self.client is not None:
@@ -225,17 +231,19 @@ class _Scheduler:
         self.free: set[Thread] = set()
         self.resting: dict[Thread, int] = {}  # thread -> clock() at which it may run again
         self.closing = False  # past the end: completions are recorded, nothing else
+        self.node_of: dict[Thread, str] = {}  # the member each client thread talks to
 
     def begin(self) -> None:
         """Every worker is in place: each thread starts free, as its own process."""
         self.processes = {t: t for t in self.workers}
         self.owners = {p: t for t, p in self.processes.items()}
         self.free = set(self.workers)
+        self.node_of = {t: self.nodes[t % len(self.nodes)] for t in self.workers
+                        if isinstance(t, int)}
 
     def ctx(self) -> Context:
         # Live views, not copies (see Context): O(1) however many threads.
-        return Context(time=self.clock(), free_threads=self.free, workers=self.processes,
-                       rng=self.rng, owners=self.owners)
+        return Context(self.clock(), self.free, self.processes, self.rng, self.owners)
 
     def record(self, op: Op) -> None:
         self.history.append(op)
@@ -285,7 +293,8 @@ class _Scheduler:
         """Hand out at most one op. None: the run is over (the generator is
         exhausted and nothing is in flight); 0: ask again now; otherwise how
         many seconds to wait, at most, for a completion or a due op."""
-        self.wake()
+        if self.resting:
+            self.wake()
         c = self.ctx()
         res = self.gen.op(c)
         if res is None:
@@ -307,14 +316,16 @@ class _Scheduler:
                 self.on_log(str(op.value))
             self.gen = nxt
             return 0.0
-        thread = c.thread_of(op.process)
+        # owners and processes change together (complete), and a free thread
+        # is a worker: Context.thread_of's checks, at a lookup's cost
+        thread = self.owners.get(op.process)
         if thread is None or thread not in self.free:
             raise RuntimeError(f"generator chose busy or unknown process {op.process}")
         self.free.discard(thread)
         self.gen = nxt
         if op.type != SLEEP:
             op.time = self.clock()
-            op.node = self.nodes[thread % len(self.nodes)] if isinstance(thread, int) else None
+            op.node = self.node_of.get(thread)
             self.record(op)
             if not self.gen.ignores_updates():
                 self.gen = self.gen.update(self.ctx(), op)

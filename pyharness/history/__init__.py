@@ -99,6 +99,10 @@ def _line(d: dict[str, Any]) -> bytes:
     """One op as a JSONL line. orjson writes the line json.dumps would, five
     times faster (non-ASCII as UTF-8, not \\u escapes; a NaN, which no etcd value
     holds, as null); an int past 64 bits, which orjson refuses, goes to json."""
+    try:  # without the options first: they cost a third more, and change nothing
+        return orjson.dumps(d, option=orjson.OPT_APPEND_NEWLINE)  # that this takes
+    except orjson.JSONEncodeError:
+        pass
     try:
         return orjson.dumps(d, default=str, option=orjson.OPT_NON_STR_KEYS
                             | orjson.OPT_APPEND_NEWLINE)

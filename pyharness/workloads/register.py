@@ -97,10 +97,10 @@ def _ops(opts: Mapping[str, Any]) -> g.Generator:
         return {"f": "read"}
 
     def w(ctx: g.Context) -> dict[str, Any]:
-        return {"f": "write", "value": ctx.rng.randrange(VALUES)}
+        return {"f": "write", "value": g.pick(ctx.rng, VALUES)}
 
     def cas(ctx: g.Context) -> dict[str, Any]:
-        return {"f": "cas", "value": [ctx.rng.randrange(VALUES), ctx.rng.randrange(VALUES)]}
+        return {"f": "cas", "value": [g.pick(ctx.rng, VALUES), g.pick(ctx.rng, VALUES)]}
 
     weights = parse_mix(opts.get("mix", "1:1:1"))
     return g.mix(*[g.Fn(fn) for fn, n in zip((r, w, cas), weights, strict=True)
