@@ -10,7 +10,10 @@ without handing them to ``edn_format``, or it would not be fast.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
+from unittest.mock import patch
 
 import edn_format
 import pytest
@@ -18,9 +21,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pyharness.history import HistoryError
-from pyharness.history.formats import edn_fast, read_history
+from pyharness.history.formats import edn, edn_fast, read_history
 from pyharness.history.formats.edn import read_edn_lines
-from pyharness.history.formats.edn_fast import MAX_DEPTH, iter_maps, parse_fast, to_python
+from pyharness.history.formats.edn_fast import (
+    MAX_DEPTH,
+    flat_map,
+    iter_maps,
+    parse_fast,
+    to_python,
+)
 from tests.conftest import CORPUS
 
 
@@ -156,6 +165,182 @@ def test_every_corpus_op_map_agrees() -> None:
         whole = to_python(edn_format.loads(text if text.lstrip(" \n;").startswith(
             ("[", "(")) or ";" in text else "[" + text + "]"))
         assert repr(maps) == repr(whole), path
+
+
+# --- the flat-line fast path against the general path and edn_format
+#
+# A piece of a line is (text, whether flat_map must read it itself). Lines mix
+# what the fast path is for with what it must leave to the general path.
+
+def _piece(ok: bool) -> Callable[[str], tuple[str, bool]]:
+    return lambda text: (text, ok)
+
+
+PLAIN_STRING = st.text(st.characters(codec="utf-8", exclude_characters='"\\\n\r'),
+                       max_size=10).map(lambda s: '"' + s + '"')  # no escapes: the fast path's
+FLAT_SCALAR = st.one_of(
+    st.integers(-(10 ** 30), 10 ** 30).map(str).map(_piece(True)),  # big and negative
+    st.integers(0, 999).map(str).map(_piece(True)),
+    st.sampled_from(["0", "-0", "+7", "-5", "1e5", "-1.5E-3", "0.0", "-0.0"]).map(_piece(True)),
+    FLOAT.map(_piece(True)),
+    st.sampled_from(["nil", "true", "false"]).map(_piece(True)),
+    KEYWORD.map(_piece(True)),
+    PLAIN_STRING.map(_piece(True)),
+    STRING.map(_piece(False)),  # escapes, newlines: may go either way
+    st.sampled_from(["007", "00", "-01", "1_000", "1/2", "1.5M", "7N", "null", "foo", "1.",
+                     ".5", "#inst \"2020\"", r"\a", "#{1}", "(1)", "{:a 1}", "#_ 1", "[[1]]",
+                     "[1 [2]]", '["a"]', "[1", "1]", ":", "é", "\u0663"]).map(_piece(False)),
+)
+FLAT_VECTOR = st.lists(FLAT_SCALAR, max_size=4).map(  # a string in a vector goes either way
+    lambda xs: ("[" + " ".join(x for x, _ in xs) + "]",
+                all(ok and not x.startswith('"') for x, ok in xs)))
+FLAT_KEY = st.one_of(
+    st.sampled_from([":index", ":time", ":process", ":type", ":f", ":value", ":error", ":node",
+                     ":key"]).map(_piece(True)),
+    KEYWORD.map(_piece(True)),
+    st.sampled_from(['"type"', "1", "nil", "[1]", "foo", ":a:b", ":jepsen/x"]).map(
+        lambda k: (k, k.startswith(":"))))
+FLAT_TYPE = st.sampled_from([":invoke", ":ok", ":fail", ":info", ":invoke", ":ok", ":done", "1",
+                             '"ok"', "nil"])
+FLAT_PROCESS = st.one_of(st.integers(0, 20).map(str).map(_piece(True)),
+                         st.just((":nemesis", True)), FLAT_SCALAR)
+
+
+@st.composite
+def flat_line(draw: st.DrawFn) -> tuple[str, bool, bool]:
+    """(line, whether edn_format reads its whitespace, whether flat_map must read it)"""
+    odd = draw(st.booleans())  # whitespace edn_format does not take: CR, FF, U+2028, NBSP
+    ws = st.sampled_from([" ", ",", ", ", "\t", "  ", " ,, "] +
+                         (["\r", "\x0c", "\u2028", "\xa0", "\x1c"] if odd else []))
+    pairs: list[tuple[tuple[str, bool], tuple[str, bool]]] = []
+    if draw(st.booleans()):  # the keys an op has, some of them optional, in any order
+        pairs += [((":process", True), draw(FLAT_PROCESS)),
+                  ((":type", True), (draw(FLAT_TYPE), True)),
+                  ((":f", True), draw(FLAT_SCALAR))]
+        for key in (":value", ":time", ":index", ":error", ":node"):
+            if draw(st.booleans()):
+                pairs.append(((key, True), draw(FLAT_SCALAR | FLAT_VECTOR)))
+    pairs += draw(st.lists(st.tuples(FLAT_KEY, FLAT_SCALAR | FLAT_VECTOR), max_size=4))
+    pairs = draw(st.permutations(pairs))
+    names = [k for (k, _), _ in pairs]
+    ok = len(set(names)) == len(names) and all(kok and vok for (_, kok), (_, vok) in pairs)
+    body = "".join(k + draw(ws) + v + draw(ws) for (k, _), (v, _) in pairs)
+    text = draw(st.sampled_from(["", " ", "\t"])) + "{" + draw(st.sampled_from(["", " ", ","])) + \
+        body + "}" + draw(st.sampled_from(["", " ", ","] + ([" \r"] if odd else []))) + "\n"
+    return text, not odd, ok and not text.rstrip("\n").endswith(",")
+
+
+def _general(text: str) -> object:
+    try:
+        return parse_fast(text)
+    except edn_fast._Unsupported:
+        return "unsupported"
+
+
+@settings(max_examples=500, deadline=None)
+@given(flat_line())
+def test_flat_lines_read_as_the_general_path_reads_them(case: tuple[str, bool, bool]) -> None:
+    text, standard, fast = case
+    flat = flat_map(text)
+    if fast:
+        assert flat is not None, text  # the shapes it is for, it reads itself
+    if flat is None:
+        return
+    got = dict(zip(*flat, strict=True))
+    general = _general(text)
+    assert repr(got) == repr(general) and list(got) == list(general)  # type: ignore[call-overload]
+    if standard:
+        assert repr(got) == repr(reference(text))
+
+
+def _outcome(read: Callable[[Path], object], path: Path) -> tuple[str, str]:
+    try:
+        return "ok", repr(read(path))
+    except HistoryError as e:
+        return "error", str(e)
+
+
+def _general_only(read: Callable[[Path], object], path: Path) -> tuple[str, str]:
+    """What ``read`` gives with the flat-line path turned off."""
+    with ExitStack() as stack:
+        for module in (edn, edn_fast):
+            stack.enter_context(patch.object(module, "flat_map", lambda text: None))
+        return _outcome(read, path)
+
+
+OTHER_LINE = st.sampled_from([
+    "\n", "  \n", "; a comment\n", "[\n", "]\n", "(\n", ")\n", "42\n", "}\n",
+    "[{:process 0 :type :invoke :f :r}\n", "{:process 1 :type :ok :f :r}]\n",
+    "{:process 0\n", " :type :ok :f :read}\n",  # a map over two lines
+    '{:process 0 :type :ok :f :read :value "a\n', 'b"}\n',  # a string over two lines
+    "{:a 1} {:b 2}\n", "{:process 0 :type :ok :f :read} ; c\n",
+    "{:process 0 :type :info :f :x :value #{1 2}}\n",
+    "{:process 0, :type :ok, :f :read, :value 1}\r\n",
+    "{:process :nemesis :type :info :f :kill}\n",
+    '{:process 0 :type :ok :f :read :s "a}\n', ' b" :value 1}\n'])
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.one_of(flat_line().map(lambda c: c[0]), OTHER_LINE), min_size=1, max_size=8))
+def test_files_read_as_the_general_path_reads_them(tmp_path_factory: pytest.TempPathFactory,
+                                                  lines: list[str]) -> None:
+    """read_edn_lines builds an Op straight from a flat line's values; iter_maps
+    reads flat lines between others: both give what the general path gives,
+    the same ops or the same error, naming the same line."""
+    p = tmp_path_factory.mktemp("flat") / "h.edn"
+    p.write_text("".join(lines), encoding="utf-8", newline="")
+    assert _outcome(read_edn_lines, p) == _general_only(read_edn_lines, p)
+    assert _outcome(edn.read_edn, p) == _general_only(edn.read_edn, p)
+
+    def maps(path: Path) -> list[object]:
+        return list(iter_maps(enumerate(path.read_text().splitlines(True), 1), path))
+    assert _outcome(maps, p) == _general_only(maps, p)
+
+
+@pytest.mark.parametrize("text", [
+    '{:a ["x"]}', '{:a ["x" 1] :b "y"}', '{"a" 1}', '{:a "x" "b" 2}', '{[1] 2}', "{:a :b(1)}",
+    "{:a 1(2)}", "{:x(1) :y(2)}", "{:a 1 :a 2}", "{:a 1, :b}", "{:a [1 2] :b [3] :c []}",
+    "{:a [1 [2]]}", "{:a [1] 2]}", "{:a 1]}", "{:a [1}", "{:a #_ 1 :b 2}", "{:a# 1 :b #foo}",
+    "{:a 1.5M :b 7N}", "{:a 007}", "{:a 1_000}", "{:a\u20282}", "{:a\x1c2}", '{:a "é\x0c;#{"}',
+    '{:a "x"}{:b 1}', "{}", "{ }", " {:a nil :b true :c false} ", "{:a 99999999999999999999999}",
+    '{:a "x" "}', '{:a "x}', '{:a 1 :b "}"}', '{:a "x" :b "}',  # a string that runs on
+])
+def test_flat_lines_at_the_edges(text: str) -> None:
+    flat = flat_map(text)
+    if flat is not None:
+        assert repr(dict(zip(*flat, strict=True))) == repr(_general(text)), text
+
+
+OP = "{:process 0 :type :ok :f :read}\n"
+
+
+@pytest.mark.parametrize(("text", "error"), [
+    ("[\n" + OP, "2: unclosed"),  # the last line, read by flat_map, names it
+    ("[\n" + OP + "\n", "3: unclosed"),
+    ("[\n" + OP + "]\n" + OP, "4: expected end of file"),
+    (OP + "[\n", "2: expected an op map {...}, found '['"),  # a map was seen
+    ("{:process 0 :type :ok :f :read :index -5 :time 1.5}\n{:type :ok :f :read}\n",
+     "2: expected an op map with"),
+    ("{:process 0 :type :done :f :read}\n", "1: :type 'done'"),
+    (OP + '{:process 0 :type :ok :f :read :s "a}\n b" :value 1}\n', None),  # a string runs on
+])
+def test_flat_lines_and_framing_errors(tmp_path: Path, text: str, error: str | None) -> None:
+    p = tmp_path / "h.edn"
+    p.write_text(text)
+    fast, general = _outcome(read_edn_lines, p), _general_only(read_edn_lines, p)
+    assert fast == general
+    assert fast[0] == "ok" if error is None else fast[1].startswith(f"{p}:{error}")
+
+
+def test_flat_lines_make_the_ops_op_from_dict_makes(tmp_path: Path) -> None:
+    p = tmp_path / "h.edn"
+    p.write_text("{:process 0 :type :invoke :f :read :index -5 :time 1.5 :x 1}\n"
+                 "{:process 0 :type :ok :f 7 :index 9 :time true :value [1 2] :node \"n1\"}\n"
+                 "{:process 0 :type :ok :f [1] :error [:e nil] :key \"k\"}\n")
+    assert _outcome(read_edn_lines, p) == _general_only(read_edn_lines, p)
+    ops = [op for _, op in read_edn_lines(p)]
+    assert [(o.index, o.time, o.f, o.extra) for o in ops] == \
+        [(0, -1, "read", {"x": 1}), (9, True, "7", {}), (2, -1, "[1]", {"key": "k"})]
 
 
 # --- limits: depth, encodings

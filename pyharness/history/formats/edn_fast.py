@@ -6,7 +6,9 @@ minutes. This module tokenizes each line with one regular expression and
 builds values with an explicit stack (never recursion), already converted
 the way :func:`to_python` converts ``edn_format``'s values: keywords to
 their names, vectors and lists to lists, sets to sorted lists, ``nil`` to
-``None``.
+``None``. A line holding just one flat op map, as nearly every line Jepsen
+writes does, is read by :func:`flat_map` with str methods instead, to the
+same value, in half the time.
 
 The fast path understands keywords (``:jepsen.foo/bar`` too), integers,
 floats, ``nil``, ``true``, ``false``, strings with escapes, vectors, lists,
@@ -325,106 +327,255 @@ def text_lines(path: Path) -> Iterator[tuple[int, str]]:
     raise HistoryError(utf8_error(path))
 
 
-def _token_lines(lines: Iterable[tuple[int, str]], path: Path
-                 ) -> Iterator[tuple[int, list[str]]]:
-    """(line, tokens starting on it); a string may run on over several lines."""
-    it = iter(lines)
-    for lineno, text in it:
-        toks = _findall(text)
-        if '"' not in text or '"' not in toks:  # no string runs on past this line
-            yield lineno, toks
-            continue
-        parts = [text]
-        size = len(text)
-        while True:
-            nxt = next(it, None)
-            if nxt is None:
-                raise HistoryError(f"{path}:{lineno}: expected a closing \" of the string "
-                                   "opened here, found the end of the file")
-            parts.append(nxt[1])
-            size += len(nxt[1])
-            if len(parts) > _MAX_MERGED_LINES or size > _MAX_MERGED_CHARS:
-                raise HistoryError(f"{path}:{lineno}: expected a closing \" of the string "
-                                   f"opened here within {_MAX_MERGED_LINES} lines")
-            if '"' in nxt[1] and '"' not in (toks := _findall("".join(parts))):
-                break
-        chunk = "".join(parts)
-        line, pos = lineno, 0
-        group: list[str] = []
-        for m in _TOKEN.finditer(chunk):
-            at = line + chunk.count("\n", pos, m.start())
-            pos = m.start()
-            if at != line and group:
-                yield line, group
-                group = []
-            line = at
-            group.append(m.group(0))
-        if group:
-            yield line, group
+# --- a line holding one flat op map: nearly every line Jepsen writes
+#
+# findall makes a match object for every token (half the cost of a line), so
+# such a line is split with str methods, its tokens looked up in one C-level
+# map over a cache, and only what the cache misses (an op's index and time)
+# converted in Python. Any other line goes the general way, token by token.
 
 
-def iter_maps(lines: Iterable[tuple[int, str]], path: Path) -> Iterator[tuple[int, Any]]:
-    """(line, value) of each top-level op map, inside an optional outer [..] or (..).
+class _FlatAtoms(dict[str, Any]):
+    """Token -> value, as _parse converts it; a miss is converted by __missing__."""
+
+    def __missing__(self, t: str) -> Any:
+        if t.isdigit() and t.isascii() and t[0] != "0":  # _parse's test for a plain int
+            v: Any = int(t)
+        else:
+            v = _atom(t)  # _Unsupported for what the fast path does not read
+        if (len(t) <= 3 or type(v) is str) and len(self) < _FLAT_CACHE_MAX:
+            self[t] = v  # keywords and small numbers recur; indexes and times do not
+        return v
+
+
+_FLAT_CACHE_MAX = 50_000
+# "[" and '"' stand for a vector and a string, put in their place afterwards
+_flat_atoms = _FlatAtoms({"nil": None, "true": True, "false": False, "[": None, '"': None})
+_flat_get = _flat_atoms.__getitem__
+_shapes: dict[tuple[str, ...], tuple[str, ...] | None] = {}  # key tokens -> names
+
+
+def _shape(keys: tuple[str, ...]) -> tuple[str, ...] | None:
+    """The names of the keys if every one is a keyword and no two are the same."""
+    names = tuple(t[1:] for t in keys if t[0] == ":" and _KEYWORD(t))
+    if len(names) != len(keys) or len(set(names)) != len(names):
+        return None  # a key of another kind, or keys that collide: _parse's job
+    return names
+
+
+def flat_map(text: str) -> tuple[tuple[str, ...], list[Any]] | None:
+    """(key names, values) of a line that holds one op map and nothing else, whose
+    keys are keywords and whose values are scalars, strings without escapes, or
+    vectors of scalars; None for any other line, which the general path reads.
+
+    Where this gives a map, it is the one _parse gives for the line's tokens."""
+    s = text.strip()  # the same whitespace as \s in _TOKEN
+    if s[:1] != "{" or s[-1:] != "}":
+        return None
+    body = s[1:-1]
+    strings = None
+    if '"' in body:
+        if "\\" in body:
+            return None  # an escape, or a character outside a string
+        parts = body.split('"')
+        if not len(parts) & 1:
+            return None  # a string that runs on past this line
+        strings = parts[1::2]
+        body = ' " '.join(parts[0::2])
+    elif "\\" in body:
+        return None
+    if "{" in body or "}" in body or "(" in body or ")" in body or ";" in body:
+        return None  # nested maps, sets, lists, comments (a tag or #_ is not an atom)
+    if "," in body:
+        body = body.replace(",", " ")
+    vectors = None
+    if "[" in body:
+        parts = body.split("[")
+        if "]" in parts[0]:
+            return None
+        toks = parts[0].split()
+        vectors = []
+        for part in parts[1:]:
+            inner, close, after = part.partition("]")
+            if not close or "]" in after or '"' in inner:
+                return None  # nested or unbalanced, or a string in a vector
+            vectors.append((len(toks), inner))
+            toks.append("[")
+            toks += after.split()
+    elif "]" in body:
+        return None
+    else:
+        toks = body.split()
+    if len(toks) & 1:
+        return None
+    keys = tuple(toks[0::2])
+    names = _shapes.get(keys, _MISSING)
+    if names is _MISSING:
+        names = _shape(keys)
+        if len(_shapes) < 10_000:
+            _shapes[keys] = names
+    if names is None:
+        return None  # this includes a vector or a string as a key: "[" or '"'
+    try:
+        values = list(map(_flat_get, toks[1::2]))
+        if vectors:
+            for at, inner in vectors:
+                values[at >> 1] = list(map(_flat_get, inner.split()))
+    except _Unsupported:
+        return None
+    if strings is not None:
+        at = -1
+        for x in strings:
+            at = toks.index('"', at + 1)
+            values[at >> 1] = x
+    return names, values
+
+
+def _line_tokens(lineno: int, text: str, it: Iterator[tuple[int, str]], path: Path
+                 ) -> list[tuple[int, list[str]]]:
+    """(line, tokens starting on it) for this line; a string may run on over
+    several lines, which are then read from ``it``."""
+    toks = _findall(text)
+    if '"' not in text or '"' not in toks:  # no string runs on past this line
+        return [(lineno, toks)]
+    parts = [text]
+    size = len(text)
+    while True:
+        nxt = next(it, None)
+        if nxt is None:
+            raise HistoryError(f"{path}:{lineno}: expected a closing \" of the string "
+                               "opened here, found the end of the file")
+        parts.append(nxt[1])
+        size += len(nxt[1])
+        if len(parts) > _MAX_MERGED_LINES or size > _MAX_MERGED_CHARS:
+            raise HistoryError(f"{path}:{lineno}: expected a closing \" of the string "
+                               f"opened here within {_MAX_MERGED_LINES} lines")
+        if '"' in nxt[1] and '"' not in (toks := _findall("".join(parts))):
+            break
+    chunk = "".join(parts)
+    groups: list[tuple[int, list[str]]] = []
+    line, pos = lineno, 0
+    group: list[str] = []
+    for m in _TOKEN.finditer(chunk):
+        at = line + chunk.count("\n", pos, m.start())
+        pos = m.start()
+        if at != line and group:
+            groups.append((line, group))
+            group = []
+        line = at
+        group.append(m.group(0))
+    if group:
+        groups.append((line, group))
+    return groups
+
+
+class Framing:
+    """Where a reader is in a history's framing, fed one line at a time.
 
     The framing is the old reader's: maps one after another, or inside one
     outer vector or list; ``;`` comments anywhere; nothing but blanks and
-    comments after the outer collection closes."""
-    base = 0  # depth at which op maps sit: 1 inside an outer vector or list
-    depth = 0  # 0 or 1 here: the outer collection
-    seen = closed = False
-    pend: list[str] | None = None  # an op map that goes on past its line
-    pend_line = pend_depth = 0
-    lineno = 0
-    for lineno, toks in _token_lines(lines, path):
-        i, n = 0, len(toks)
-        if pend is not None:
-            try:
-                j, pend_depth = _form_end(toks, 0, n, pend_depth)
-            except _TooDeep:
-                raise HistoryError(f"{path}:{lineno}: expected an EDN op map nested at most "
-                                   f"{MAX_DEPTH} deep") from None
-            if j is None:
-                pend.extend(toks)
-                continue
-            pend.extend(toks[:j])
-            done = _form(pend, 0, len(pend), path, pend_line)
-            assert done is not None
-            yield pend_line, done[0]
-            pend, i = None, j
-        while i < n:
-            t = toks[i]
-            c = t[0]
-            if c == ";":
+    comments after the outer collection closes. While :attr:`ready` (between
+    op maps, at their depth), a line that :func:`flat_map` reads is an op map
+    and the caller sets :attr:`seen`; any other line goes to :meth:`feed`."""
+
+    __slots__ = ("base", "closed", "depth", "fed", "lineno", "path", "pend", "pend_depth",
+                 "pend_line", "ready", "seen")
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.base = 0  # depth at which op maps sit: 1 inside an outer vector or list
+        self.depth = 0  # 0 or 1 here: the outer collection
+        self.seen = self.closed = False
+        self.pend: list[str] | None = None  # an op map that goes on past its line
+        self.pend_line = self.pend_depth = 0
+        self.lineno = 0  # the line of the last tokens fed
+        self.fed = 0  # the last line given to feed
+        self.ready = True  # no map pending and the outer collection not closed
+
+    def feed(self, first: int, text: str, it: Iterator[tuple[int, str]]
+             ) -> Iterator[tuple[int, Any]]:
+        """(line, value) of each op map that ends on line ``first``, or on the
+        lines a string runs on into (read from ``it``)."""
+        path = self.path
+        self.fed = first
+        for lineno, toks in _line_tokens(first, text, it, path):
+            self.lineno = lineno
+            i, n = 0, len(toks)
+            if self.pend is not None:
+                try:
+                    j, self.pend_depth = _form_end(toks, 0, n, self.pend_depth)
+                except _TooDeep:
+                    raise HistoryError(f"{path}:{lineno}: expected an EDN op map nested at "
+                                       f"most {MAX_DEPTH} deep") from None
+                if j is None:
+                    self.pend.extend(toks)
+                    continue
+                pend = self.pend
+                pend.extend(toks[:j])
+                done = _form(pend, 0, len(pend), path, self.pend_line)
+                assert done is not None
+                self.pend = None
+                yield self.pend_line, done[0]
+                i = j
+            while i < n:
+                t = toks[i]
+                c = t[0]
+                if c == ";":
+                    i += 1
+                    continue
+                if self.closed:
+                    raise HistoryError(f"{path}:{lineno}: expected end of file after the "
+                                       "closing bracket")
+                if t == "{" and self.depth == self.base:
+                    self.seen = True
+                    done = _form(toks, i, n, path, lineno)
+                    if done is None:
+                        self.pend, self.pend_line = toks[i:], lineno
+                        _, self.pend_depth = _form_end(toks, i, n)
+                        break
+                    yield lineno, done[0]
+                    i = done[1]
+                    continue
+                if c == '"' and len(t) > 1:
+                    pass  # a string between op maps is skipped, as it always was
+                elif not self.seen and t in ("[", "("):
+                    self.base = self.depth = 1
+                elif t in ("]", ")", "}"):
+                    if self.depth == 0:
+                        raise HistoryError(f"{path}:{lineno}: unbalanced {t!r}")
+                    self.depth = 0
+                    self.closed = True
+                else:
+                    raise HistoryError(f"{path}:{lineno}: expected an op map {{...}}, found "
+                                       f"{c!r}")
+                self.seen = True
                 i += 1
+        self.ready = self.pend is None and not self.closed
+
+    def finish(self, lineno: int) -> None:
+        """At the end of the file, whose last line was ``lineno``: nothing left open."""
+        if lineno > self.fed:  # the last line was read by flat_map
+            self.lineno = lineno
+        if self.pend is not None:
+            raise HistoryError(f"{self.path}:{self.pend_line}: unclosed map or vector at end "
+                               "of file")
+        if self.depth > 0:
+            raise HistoryError(f"{self.path}:{self.lineno}: unclosed map or vector at end of "
+                               "file")
+
+
+def iter_maps(lines: Iterable[tuple[int, str]], path: Path) -> Iterator[tuple[int, Any]]:
+    """(line, value) of each top-level op map, inside an optional outer [..] or (..),
+    with the framing :class:`Framing` describes."""
+    framing = Framing(path)
+    it = iter(lines)
+    lineno = 0
+    for lineno, text in it:
+        if framing.ready:
+            flat = flat_map(text)
+            if flat is not None:
+                framing.seen = True
+                yield lineno, dict(zip(*flat, strict=True))
                 continue
-            if closed:
-                raise HistoryError(f"{path}:{lineno}: expected end of file after the closing "
-                                   "bracket")
-            if t == "{" and depth == base:
-                seen = True
-                done = _form(toks, i, n, path, lineno)
-                if done is None:
-                    pend, pend_line = toks[i:], lineno
-                    _, pend_depth = _form_end(toks, i, n)
-                    break
-                yield lineno, done[0]
-                i = done[1]
-                continue
-            if c == '"' and len(t) > 1:
-                pass  # a string between op maps is skipped, as it always was
-            elif not seen and t in ("[", "("):
-                base = depth = 1
-            elif t in ("]", ")", "}"):
-                if depth == 0:
-                    raise HistoryError(f"{path}:{lineno}: unbalanced {t!r}")
-                depth = 0
-                closed = True
-            else:
-                raise HistoryError(f"{path}:{lineno}: expected an op map {{...}}, found "
-                                   f"{c!r}")
-            seen = True
-            i += 1
-    if pend is not None:
-        raise HistoryError(f"{path}:{pend_line}: unclosed map or vector at end of file")
-    if depth > 0:
-        raise HistoryError(f"{path}:{lineno}: unclosed map or vector at end of file")
+        yield from framing.feed(lineno, text, it)
+    framing.finish(lineno)
