@@ -42,7 +42,7 @@ def freeze(v: Any) -> Any:
     if type(v) in _ATOMS:  # most values: nothing to do, found without isinstance
         return v
     if isinstance(v, list | tuple):
-        return tuple(freeze(x) for x in v)
+        return tuple(map(freeze, v))
     if isinstance(v, dict):
         return tuple(sorted((k, freeze(x)) for k, x in v.items()))
     return v

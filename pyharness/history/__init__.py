@@ -18,6 +18,7 @@ op completed before that.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -197,6 +198,18 @@ def utf8_error(path: Path) -> str:
     return f"{path}: not UTF-8 text"
 
 
+@contextlib.contextmanager
+def utf8_lines(path: Path) -> Iterator[Iterator[tuple[int, str]]]:
+    """(line number, text) of a UTF-8 file, for a reader's own loop: no
+    generator layer per line, and bad UTF-8 is a HistoryError naming the line
+    and the byte offset (:func:`utf8_error`)."""
+    with path.open(encoding="utf-8") as fh:
+        try:
+            yield enumerate(fh, 1)
+        except UnicodeDecodeError:
+            raise HistoryError(utf8_error(path)) from None
+
+
 def _depth(text: str) -> int:
     """How deeply a JSON text nests arrays and objects (brackets in strings count too:
     an over-estimate, used only when the cheap count says it may be deep)."""
@@ -233,52 +246,44 @@ def iter_jsonl(path: Path) -> Iterator[tuple[int, Op]]:
     :class:`HistoryError` naming ``file:line``."""
     fast = _json_loads()
     position = 0
-    with path.open(encoding="utf-8") as fh:
-        lineno = 0
-        try:
-            for line in fh:
-                lineno += 1
-                try:
-                    d = fast(line)
-                except ValueError:
-                    if not line.strip():
-                        continue
-                    try:  # NaN, huge ints...: what json takes, we take
-                        d = json.loads(line)
-                    except json.JSONDecodeError as e:
-                        raise HistoryError(
-                            f"{path}:{lineno}: expected a JSON object: {e.msg}") from None
-                    except RecursionError:
-                        d = None
-                if (line.count("[") + line.count("{") > _MAX_JSON_DEPTH
-                        and _depth(line) > _MAX_JSON_DEPTH):
-                    raise HistoryError(f"{path}:{lineno}: expected an op nested at most "
-                                       f"{_MAX_JSON_DEPTH} deep")
-                if type(d) is not dict or "type" not in d or "f" not in d:
-                    raise HistoryError(f"{path}:{lineno}: expected an op with 'type' and 'f'")
-                t = d["type"]
-                if t not in TYPES:
-                    raise HistoryError(f"{path}:{lineno}: type {t!r} is not one of "
-                                       f"{', '.join(TYPES)}")
-                get = d.get  # Op.from_dict, inlined: this loop runs once per line
-                op = Op(t, d["f"], get("value"), get("process", 0), get("time", -1),
-                        get("index", -1), get("error"), get("node"),
-                        {} if d.keys() <= _KNOWN else
-                        {k: v for k, v in d.items() if k not in _KNOWN})
-                if type(op.index) is not int or type(op.time) is not int:
-                    name, v = ("index", op.index) if type(op.index) is not int \
-                        else ("time", op.time)
-                    raise HistoryError(f"{path}:{lineno}: expected {name} to be an integer, "
-                                       f"got {v!r:.60}")
-                if op.index < 0:
-                    op.index = position
-                position += 1
-                yield lineno, op
-        except UnicodeDecodeError:
-            pass
-        else:
-            return
-    raise HistoryError(utf8_error(path))
+    with utf8_lines(path) as numbered:
+        for lineno, line in numbered:
+            try:
+                d = fast(line)
+            except ValueError:
+                if not line.strip():
+                    continue
+                try:  # NaN, huge ints...: what json takes, we take
+                    d = json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise HistoryError(
+                        f"{path}:{lineno}: expected a JSON object: {e.msg}") from None
+                except RecursionError:
+                    d = None
+            if (line.count("[") + line.count("{") > _MAX_JSON_DEPTH
+                    and _depth(line) > _MAX_JSON_DEPTH):
+                raise HistoryError(f"{path}:{lineno}: expected an op nested at most "
+                                   f"{_MAX_JSON_DEPTH} deep")
+            if type(d) is not dict or "type" not in d or "f" not in d:
+                raise HistoryError(f"{path}:{lineno}: expected an op with 'type' and 'f'")
+            t = d["type"]
+            if t not in TYPES:
+                raise HistoryError(f"{path}:{lineno}: type {t!r} is not one of "
+                                   f"{', '.join(TYPES)}")
+            get = d.get  # Op.from_dict, inlined: this loop runs once per line
+            op = Op(t, d["f"], get("value"), get("process", 0), get("time", -1),
+                    get("index", -1), get("error"), get("node"),
+                    {} if d.keys() <= _KNOWN else
+                    {k: v for k, v in d.items() if k not in _KNOWN})
+            if type(op.index) is not int or type(op.time) is not int:
+                name, v = ("index", op.index) if type(op.index) is not int \
+                    else ("time", op.time)
+                raise HistoryError(f"{path}:{lineno}: expected {name} to be an integer, "
+                                   f"got {v!r:.60}")
+            if op.index < 0:
+                op.index = position
+            position += 1
+            yield lineno, op
 
 
 def read_jsonl(path: Path) -> list[Op]:

@@ -21,7 +21,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
-from pyharness.history import TYPES, HistoryError, Op, utf8_error
+from pyharness.history import TYPES, HistoryError, Op, utf8_lines
 from pyharness.history.formats.edn_fast import Framing, flat_map, iter_maps, text_lines, to_python
 
 __all__ = ["iter_edn", "op_from_map", "read_edn", "read_edn_lines", "to_python"]
@@ -98,41 +98,35 @@ def read_edn_lines(path: Path) -> list[tuple[int, Op]]:
     framing = Framing(path)
     plans = _plans
     lineno = 0
-    with path.open(encoding="utf-8") as fh:
-        it = enumerate(fh, 1)
-        try:
-            for lineno, text in it:
-                if framing.ready and (flat := flat_map(text)) is not None:
-                    framing.seen = True
-                    names, values = flat
-                    plan = plans.get(names, _NO_PLAN)
-                    if plan is _NO_PLAN:
-                        plan = _plan(names)
-                        if len(plans) < 10_000:
-                            plans[names] = plan
-                    if plan is not None:
-                        values.append(None)  # what a key the map lacks gives
-                        type_, f, value, process, time, index, error, node = plan[0](values)
-                        if type_ in TYPES:
-                            keep((lineno, Op(
-                                type_, f if type(f) is str else str(f), value, process,
-                                time if isinstance(time, int) else -1,
-                                index if isinstance(index, int) and index >= 0 else len(out),
-                                error, node, {n: values[i] for n, i in plan[1]} if plan[1]
-                                else {})))
-                            continue
-                    # op_from_dict says what is wrong (values may have the None appended)
-                    keep((lineno, op_from_dict(dict(zip(names, values, strict=False)), path,
-                                               lineno, len(out))))
-                    continue
-                for line, d in framing.feed(lineno, text, it):
-                    if type(d) is not dict:
-                        raise HistoryError(f"{path}:{line}: expected an op map, got "
-                                           f"{type(d).__name__}")
-                    keep((line, op_from_dict(d, path, line, len(out))))
-        except UnicodeDecodeError:  # only reading the file raises it
-            pass
-        else:
-            framing.finish(lineno)
-            return out
-    raise HistoryError(utf8_error(path))
+    with utf8_lines(path) as it:
+        for lineno, text in it:
+            if framing.ready and (flat := flat_map(text)) is not None:
+                framing.seen = True
+                names, values = flat
+                plan = plans.get(names, _NO_PLAN)
+                if plan is _NO_PLAN:
+                    plan = _plan(names)
+                    if len(plans) < 10_000:
+                        plans[names] = plan
+                if plan is not None:
+                    values.append(None)  # what a key the map lacks gives
+                    type_, f, value, process, time, index, error, node = plan[0](values)
+                    if type_ in TYPES:
+                        keep((lineno, Op(
+                            type_, f if type(f) is str else str(f), value, process,
+                            time if isinstance(time, int) else -1,
+                            index if isinstance(index, int) and index >= 0 else len(out),
+                            error, node, {n: values[i] for n, i in plan[1]} if plan[1]
+                            else {})))
+                        continue
+                # op_from_dict says what is wrong (values may have the None appended)
+                keep((lineno, op_from_dict(dict(zip(names, values, strict=False)), path,
+                                           lineno, len(out))))
+                continue
+            for line, d in framing.feed(lineno, text, it):
+                if type(d) is not dict:
+                    raise HistoryError(f"{path}:{line}: expected an op map, got "
+                                       f"{type(d).__name__}")
+                keep((line, op_from_dict(d, path, line, len(out))))
+    framing.finish(lineno)
+    return out

@@ -33,7 +33,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from pyharness.history import HistoryError
+from pyharness.history import HistoryError, utf8_lines
 
 MAX_DEPTH = 100  # deeper EDN is refused: checkers and reports recurse on values
 
@@ -312,19 +312,8 @@ def parse_fast(text: str) -> Any:
 def text_lines(path: Path) -> Iterator[tuple[int, str]]:
     """(line number, text) of a UTF-8 file, streaming; bad UTF-8 is a HistoryError
     naming the line and the byte offset."""
-    with path.open(encoding="utf-8") as fh:
-        lineno = 0
-        try:
-            for text in fh:
-                lineno += 1
-                yield lineno, text
-        except UnicodeDecodeError:
-            pass
-        else:
-            return
-    from pyharness.history import utf8_error
-
-    raise HistoryError(utf8_error(path))
+    with utf8_lines(path) as numbered:
+        yield from numbered
 
 
 # --- a line holding one flat op map: nearly every line Jepsen writes

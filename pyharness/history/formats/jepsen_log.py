@@ -21,9 +21,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from pyharness.history import TYPES, HistoryError, Op
+from pyharness.history import TYPES, HistoryError, Op, utf8_lines
 from pyharness.history.formats.edn_fast import loads as edn_loads
-from pyharness.history.formats.edn_fast import text_lines
 
 OP_LINE = re.compile(r"\b(?:TRACE|DEBUG|INFO|WARN|ERROR)\s+jepsen\.util\s+-\s+(.*)$")
 # tabs in Jepsen's own logs; some copies have them expanded to spaces
@@ -82,19 +81,20 @@ def parse_line(line: str, path: Path, lineno: int, position: int) -> Op | None:
             _VALUES[value_s] = value  # a list is copied for each op that uses it
     elif type(value) is list:
         value = value.copy()
-    return Op(type=type_s[1:], f=f_s[1:], value=value, process=process, index=position)
+    return Op(type_s[1:], f_s[1:], value, process, -1, position)  # positional: every line
 
 
 def iter_jepsen_log(path: Path) -> Iterator[tuple[int, Op]]:
     """(line, op) for each op line of a Jepsen log, streaming."""
     position = 0
-    for lineno, line in text_lines(path):
-        if not line.strip():
-            continue
-        op = parse_line(line.rstrip("\n"), path, lineno, position)
-        if op is not None:
-            position += 1
-            yield lineno, op
+    with utf8_lines(path) as numbered:  # not text_lines: a generator layer less a line
+        for lineno, line in numbered:
+            if not line.strip():
+                continue
+            op = parse_line(line.rstrip("\n"), path, lineno, position)
+            if op is not None:
+                position += 1
+                yield lineno, op
 
 
 def read_jepsen_log(path: Path) -> list[Op]:
