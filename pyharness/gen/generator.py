@@ -760,9 +760,14 @@ class Independent(Generator):
         groups = self.groups or ((-1, None),) * n
         free = _unfiltered(ctx.free_threads)
         # The groups with a free thread: found from the free threads when
-        # they are few (under load), else by walking the groups, which stops
-        # at the first that has an op due now.
-        few = len(free) < n
+        # they are few (under load), else by walking the groups from a random
+        # one, which stops at the first that has an op due now. Finding them
+        # costs the free threads, walking about n / free groups: walk once
+        # the free threads number more than about the root of 3n (at 500
+        # workers and 100 groups, finding them from 99 free threads made each
+        # op cost a fifth more).
+        nf = len(free)
+        few = nf * nf < 3 * n
         ready: Sequence[int] = sorted({group_of[t] for t in free if t in group_of}) \
             if few else range(n)
         m = len(ready)

@@ -416,3 +416,28 @@ def test_only_generators_that_listen_are_handed_completions() -> None:
         ind = ind.update(c, op)
         ind = ind.update(c, op.completion(OK, value=[op.value[0], 1]))
     assert keys == [0, 1, 2]
+
+
+def test_full_collections_are_rare_while_ops_run_and_as_before_after(tmp_path: Path) -> None:
+    import gc
+
+    before = gc.get_threshold()
+    seen: list[tuple[int, int, int]] = []
+
+    class Watching(Register):
+        def invoke(self, test: object, op: Op) -> Op:
+            seen.append(gc.get_threshold())
+            return super().invoke(test, op)
+
+    ops = run(tmp_path, g.clients(g.limit(5, g.repeat({"f": "read"}))), Watching())
+    assert len(ops) == 10 and len(seen) == 5
+    # young generations as they were; the full pass waits for many more of theirs
+    assert all(t[:2] == before[:2] and t[2] >= interpreter._FULL_GC_AFTER for t in seen)
+    assert gc.get_threshold() == before
+    # a run that ends in an error restores it too
+    (tmp_path / "stuck").mkdir()
+    with pytest.raises(interpreter.GeneratorStuck):
+        run(tmp_path / "stuck", g.clients(g.phases(g.limit(1, g.repeat({"f": "read"})),
+                                                   g.Fn(lambda _: {"f": "x", "process": 99}))),
+            Watching())
+    assert gc.get_threshold() == before
