@@ -418,7 +418,8 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
 # in memory grows all run long (it holds no reference cycles). While ops run,
 # a full pass waits for this many passes of the younger generations rather
 # than 10: at 50k ops/s they were a sixth of the engine's CPU, and each one
-# a pause that grows with the run. Young objects are collected as before.
+# a pause that grows with the run. Young objects are collected as before,
+# and one full pass comes before the run.
 _FULL_GC_AFTER = 1000
 _gc_lock = threading.Lock()
 _gc_runs = 0  # runs under way, which share the setting
@@ -430,6 +431,10 @@ def _rare_full_collections() -> Iterator[None]:
     global _gc_runs, _gc_saved
     with _gc_lock:
         if _gc_runs == 0:
+            # What an earlier run left (its tables, tasks and loop hold cycles,
+            # and through them its history) goes now, before the first op,
+            # not in a full pass in the middle of this run.
+            gc.collect()
             _gc_saved = gc.get_threshold()
             g0, g1, g2 = _gc_saved
             gc.set_threshold(g0, g1, max(g2, _FULL_GC_AFTER))
