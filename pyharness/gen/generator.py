@@ -31,6 +31,7 @@ import random
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any, Final, Union
 
 from pyharness.history import INVOKE, NEMESIS, OK, Op
@@ -771,11 +772,17 @@ class Independent(Generator):
         ready: Sequence[int] = sorted({group_of[t] for t in free if t in group_of}) \
             if few else range(n)
         m = len(ready)
+        disjoint = free.isdisjoint  # every Set has it; the builtin sets' is C
         # Start at a random group, so that ties (ops due now) go to a random
         # one and a group whose ops finish fast can't starve the others; stop
         # at the first op that is due now.
         s = int(ctx.rng.random() * m) if m > 1 else 0  # pick(), inlined: every op
-        disjoint = free.isdisjoint  # every Set has it; the builtin sets' is C
+        if not few:
+            # Walking from a random group alone would favour a free group that
+            # follows a run of busy ones: start at the group of a random free
+            # thread instead (skipping through a set runs in C).
+            t = next(islice(free, int(ctx.rng.random() * nf), None))
+            s = group_of.get(t, s)
         next_key = self.next_key
         now = ctx.time
         best: tuple[int, Op, tuple[int, Generator]] | None = None
@@ -800,7 +807,7 @@ class Independent(Generator):
                     continue
                 break
             else:
-                asked[i] = (old, (key, None))
+                asked[i] = (old, groups[i])  # both ran out: the group stays as it was
                 continue
             asked[i] = (old, (key, gen))
             if res is PENDING:

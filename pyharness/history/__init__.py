@@ -270,11 +270,7 @@ def iter_jsonl(path: Path) -> Iterator[tuple[int, Op]]:
             if t not in TYPES:
                 raise HistoryError(f"{path}:{lineno}: type {t!r} is not one of "
                                    f"{', '.join(TYPES)}")
-            get = d.get  # Op.from_dict, inlined: this loop runs once per line
-            op = Op(t, d["f"], get("value"), get("process", 0), get("time", -1),
-                    get("index", -1), get("error"), get("node"),
-                    {} if d.keys() <= _KNOWN else
-                    {k: v for k, v in d.items() if k not in _KNOWN})
+            op = Op.from_dict(d)
             if type(op.index) is not int or type(op.time) is not int:
                 name, v = ("index", op.index) if type(op.index) is not int \
                     else ("time", op.time)
