@@ -441,3 +441,18 @@ def test_full_collections_are_rare_while_ops_run_and_as_before_after(tmp_path: P
                                                    g.Fn(lambda _: {"f": "x", "process": 99}))),
             Watching())
     assert gc.get_threshold() == before
+
+
+def test_independent_picks_among_free_groups_evenly_however_many_are_busy() -> None:
+    # 100 groups, only the first two with free threads: enough free threads to
+    # walk the groups rather than gather them, and a long run of busy ones
+    # before group 0 that must not favour it.
+    procs = {t: t for t in range(1000)}
+    free = set(range(1, 10)) | set(range(11, 20))
+    first = Counter()
+    for seed in range(1000):
+        gen = g.independent(10, lambda _k: g.Fn(lambda _c: {"f": "read"}))
+        res = gen.op(g.Context(0, free, procs, random.Random(seed), dict(procs)))
+        assert res is not None and res is not g.PENDING
+        first[res[0].process // 10] += 1
+    assert set(first) == {0, 1} and min(first.values()) > 400
